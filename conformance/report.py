@@ -1,0 +1,187 @@
+"""The report writer: ``conformance.json`` (versioned schema) and ``conformance.md``.
+
+Files are written atomically (a temporary file in the same folder, then
+``os.replace``), so an interrupted run leaves the previous report intact.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+__all__ = ["SCHEMA_VERSION", "build", "write_all", "environment", "atomic_write"]
+
+_LIBS = ("torch", "numpy", "hypothesis", "mpmath", "tensorflow-cpu", "tensorflow", "keras", "fvcore", "kornia", "monai", "torchvision", "pytest", "pytest-xdist")
+
+
+def environment() -> dict[str, Any]:
+    libs: dict[str, str] = {}
+    for name in _LIBS:
+        try:
+            libs[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    devices = ["cpu"]
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            devices.append("mps")
+    except ImportError:
+        pass
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "libraries": libs,
+        "devices": devices,
+    }
+
+
+def _summary(outcomes: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {s: 0 for s in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")}
+    for o in outcomes:
+        counts[o["status"]] = counts.get(o["status"], 0) + 1
+    counts["total"] = len(outcomes)
+    return counts
+
+
+def _accuracy(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for o in outcomes:
+        for a in o.get("accuracy", []):
+            key = (o["target"], o["spec"], a["dtype"])
+            cur = best.setdefault(
+                key,
+                {"target": o["target"], "spec": o["spec"], "dtype": a["dtype"], "against": a["against"],
+                 "max_abs": 0.0, "max_rel": 0.0, "max_ulp": 0.0, "elements": 0},
+            )
+            for k in ("max_abs", "max_rel", "max_ulp"):
+                cur[k] = max(cur[k], a[k])
+            cur["elements"] += a["elements"]
+    return [best[k] for k in sorted(best)]
+
+
+def _mutant_summary(mutants: list[dict[str, Any]]) -> dict[str, Any]:
+    by_mutant: dict[str, dict[str, Any]] = {}
+    for m in mutants:
+        cur = by_mutant.setdefault(
+            m["mutant"], {"mutant": m["mutant"], "spec": m["spec"], "why": m.get("why", ""), "killed_by": [], "survived": []}
+        )
+        (cur["killed_by"] if m["killed"] else cur["survived"]).append(m["property"])
+    rows = [by_mutant[k] for k in sorted(by_mutant)]
+    killed = sum(1 for r in rows if r["killed_by"])
+    return {
+        "total": len(rows),
+        "killed": killed,
+        "kill_rate": (killed / len(rows)) if rows else None,
+        "mutants": rows,
+    }
+
+
+def build(
+    *,
+    outcomes: Iterable[dict[str, Any]],
+    mutants: Iterable[dict[str, Any]] = (),
+    profile: str,
+    seed: int | None,
+    targets: list[str],
+    specs: list[str],
+    started: float | None = None,
+    deviation_files: list[str] | None = None,
+) -> dict[str, Any]:
+    outs = sorted(outcomes, key=lambda o: (o["target"], o["spec"], o["property"]))
+    from conformance.deviations import load_deviations
+
+    devs = load_deviations(deviation_files)
+    seen = {(o["target"], o["spec"]) for o in outs}
+    seen_props = {(o["target"], o["spec"], o["property"]) for o in outs}
+    unmatched = [
+        {"target": d.target, "spec": d.spec, "property": d.property, "reason": d.reason}
+        for d in devs
+        if any(d.matches(t, s, d.property) or (d.target == t and d.spec == s) for t, s in seen)
+        and not any(d.matches(*k) for k in seen_props)
+    ]
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": now.isoformat(timespec="seconds"),
+        "duration_s": (now.timestamp() - started) if started else None,
+        "profile": profile,
+        "seed": seed if profile != "ci" else "derandomized",
+        "request": {"targets": targets, "specs": specs},
+        "environment": environment(),
+        "summary": _summary(outs),
+        "accuracy": _accuracy(outs),
+        "stale_deviations": [
+            {"target": o["target"], "spec": o["spec"], "property": o["property"], "reason": o["deviation"]}
+            for o in outs
+            if o["status"] == "xpassed"
+        ],
+        "unmatched_deviations": unmatched,
+        "mutants": _mutant_summary(list(mutants)),
+        "outcomes": outs,
+    }
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_all(data: dict[str, Any], out_dir: Path) -> list[str]:
+    from conformance import report_md
+
+    paths = []
+    j = out_dir / "conformance.json"
+    atomic_write(j, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    paths.append(str(j))
+    m = out_dir / "conformance.md"
+    atomic_write(m, report_md.render(data))
+    paths.append(str(m))
+    try:
+        from conformance import report_html
+    except ImportError:
+        return paths
+    h = out_dir / "conformance.html"
+    atomic_write(h, report_html.render(data))
+    paths.append(str(h))
+    return paths
+
+
+def matrix(outcomes: list[dict[str, Any]]) -> tuple[list[str], list[tuple[str, str]], dict[tuple[str, str, str], dict[str, Any]]]:
+    """(targets, (spec, property) rows, cell lookup) for the target x property matrix."""
+    targets = sorted({o["target"] for o in outcomes}, key=lambda t: (t != "reference", t))
+    rows = sorted({(o["spec"], o["property"]) for o in outcomes})
+    cells = {(o["spec"], o["property"], o["target"]): o for o in outcomes}
+    return targets, rows, cells
+
+
+def by_spec(rows: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for s, p in rows:
+        out[s].append(p)
+    return out

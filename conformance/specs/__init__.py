@@ -1,0 +1,1 @@
+"""One module per loss family; each registers its specs on import."""

@@ -1,0 +1,206 @@
+"""Targets: the implementations under test, bound to a spec.
+
+A target is named on the command line as
+- ``reference``: the spec's reference implementation (the default);
+- ``package.module:attr``: any callable following the spec's canonical signature
+  (``--spec`` says which spec, or the callable declares it with
+  :func:`conforms_to`);
+- ``package.module``: every callable in the module declared with :func:`conforms_to`;
+- ``variant:NAME`` (or ``variants``): a spec's named variant (a documented quirk);
+- an adapter name for a known library (see ``conformance.adapters``).
+
+Calls go through :class:`Target`, which logs them (for the repro snippet) and
+turns an exception raised inside the implementation into :class:`TargetError`, so
+that a crash in the code under test is told apart from a failed claim.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from conformance import recorder
+from conformance.spec import Spec, load_specs
+
+__all__ = ["Target", "TargetError", "TargetLoadError", "conforms_to", "resolve_targets"]
+
+
+class TargetError(Exception):
+    """The implementation under test raised while computing a property."""
+
+    def __init__(self, target: str, exc: BaseException) -> None:
+        super().__init__(f"{target} raised {type(exc).__name__}: {exc}")
+        self.original = exc
+
+
+class TargetLoadError(Exception):
+    """The target could not be imported or bound to a spec."""
+
+
+def conforms_to(*spec_ids: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare that the decorated callable implements the given spec(s).
+
+    >>> @conforms_to("sigmoid_focal")
+    ... def my_focal(logits, targets, *, alpha=0.25, gamma=2.0): ...
+    """
+    if not spec_ids:
+        raise ValueError("conforms_to needs at least one spec id, e.g. conforms_to('sigmoid_focal')")
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__conformance_specs__ = tuple(spec_ids)  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+@dataclass
+class Target:
+    """One implementation bound to one spec."""
+
+    name: str
+    spec_id: str
+    fn: Callable[..., Any] | None
+    source: str  # "module:attr" that imports the callable, for repro snippets
+    kind: str = "callable"  # reference | callable | variant | adapter
+    conventions: dict[str, str] = field(default_factory=dict)
+    load_error: str | None = None
+    repro_call: str | None = None  # how a repro snippet calls the library itself
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fn is None:
+            raise TargetLoadError(self.load_error or f"target {self.name} is not loaded")
+        rec = recorder.current()
+        if rec is not None:
+            rec.log_call(args, kwargs)
+        try:
+            return self.fn(*args, **kwargs)
+        except (AssertionError, TargetError) as exc:
+            # An assert inside the target is still the target's crash, not our claim.
+            raise TargetError(self.name, exc) from exc
+        except Exception as exc:  # noqa: BLE001 - any failure of foreign code is recorded
+            raise TargetError(self.name, exc) from exc
+
+    def tensor(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Call and require a tensor result (the canonical signatures all return one)."""
+        out = self(*args, **kwargs)
+        if not isinstance(out, torch.Tensor):
+            raise AssertionError(
+                f"{self.name} returned {type(out).__name__}, but the canonical signature "
+                f"of {self.spec_id} returns a torch.Tensor"
+            )
+        return out
+
+
+def _import_attr(path: str) -> Any:
+    mod_name, _, attr = path.partition(":")
+    module = importlib.import_module(mod_name)
+    if not attr:
+        return module
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _reference(spec: Spec) -> Target:
+    fn = spec.reference
+    return Target(
+        name="reference",
+        spec_id=spec.id,
+        fn=fn,
+        source=f"{fn.__module__}:{fn.__qualname__}",
+        kind="reference",
+    )
+
+
+def resolve_targets(names: Sequence[str], spec_ids: Sequence[str]) -> list[Target]:
+    """Turn command-line target names into targets bound to specs.
+
+    Failures to import or bind become targets with ``load_error`` set, so that the
+    run records them as outcomes instead of crashing.
+    """
+    specs = load_specs()
+    for sid in spec_ids:
+        if sid not in specs:
+            raise ValueError(f"--spec {sid!r} is unknown; known specs: {', '.join(sorted(specs))}")
+    selected = list(spec_ids) or sorted(specs)
+    names = list(names) or ["reference"]
+    out: list[Target] = []
+    for name in names:
+        if name == "reference":
+            out.extend(_reference(specs[s]) for s in selected)
+        elif name in ("variant", "variants"):
+            for s in selected:
+                out.extend(_variant_target(specs[s], v.name) for v in specs[s].variants)
+        elif name.startswith("variant:"):
+            vname = name.split(":", 1)[1]
+            hits = [s for s in selected if any(v.name == vname for v in specs[s].variants)]
+            if not hits:
+                raise ValueError(f"--target {name!r}: no selected spec has a variant named {vname!r}")
+            out.extend(_variant_target(specs[s], vname) for s in hits)
+        elif ":" in name or "." in name:
+            out.extend(_callable_targets(name, spec_ids, specs))
+        else:
+            from conformance import adapters
+
+            out.extend(adapters.targets_for(name, selected))
+    return out
+
+
+def _variant_target(spec: Spec, vname: str) -> Target:
+    v = spec.variant(vname)
+    return Target(
+        name=f"variant:{vname}",
+        spec_id=spec.id,
+        fn=v.function,
+        source=f"{v.function.__module__}:{v.function.__qualname__}",
+        kind="variant",
+        conventions={"why": v.why},
+    )
+
+
+def _callable_targets(name: str, spec_ids: Sequence[str], specs: dict[str, Spec]) -> list[Target]:
+    try:
+        obj = _import_attr(name)
+    except Exception as exc:  # noqa: BLE001 - recorded as the target's outcome
+        msg = f"cannot import target {name!r}: {type(exc).__name__}: {exc}"
+        return [Target(name=name, spec_id=s, fn=None, source=name, load_error=msg) for s in (spec_ids or ["?"])]
+    if inspect.ismodule(obj):
+        found = [
+            (attr, fn)
+            for attr, fn in sorted(vars(obj).items())
+            if callable(fn) and getattr(fn, "__conformance_specs__", None)
+        ]
+        if not found:
+            raise ValueError(
+                f"--target {name!r} is a module with no callable declared by @conforms_to; "
+                "give module:attr with --spec ID instead"
+            )
+        return [
+            t
+            for attr, fn in found
+            for t in _callable_targets(f"{name}:{attr}", spec_ids, specs)
+        ]
+    if not callable(obj):
+        msg = f"target {name!r} is a {type(obj).__name__}, not callable"
+        return [Target(name=name, spec_id=s, fn=None, source=name, load_error=msg) for s in (spec_ids or ["?"])]
+    declared = tuple(getattr(obj, "__conformance_specs__", ()))
+    bound = list(spec_ids) or list(declared)
+    if not bound:
+        raise ValueError(
+            f"--target {name!r} declares no spec: pass --spec ID (one of {', '.join(sorted(specs))}) "
+            "or decorate it with conformance.conforms_to(ID)"
+        )
+    for sid in bound:
+        if sid not in specs:
+            raise ValueError(f"{name!r} declares unknown spec {sid!r}; known: {', '.join(sorted(specs))}")
+    return [Target(name=name, spec_id=s, fn=obj, source=name) for s in bound]

@@ -1,0 +1,103 @@
+"""The one home of every numerical tolerance in the suite.
+
+A comparison passes when ``|got - want| <= atol + rtol * max(|want|, scale)``
+elementwise, where ``want`` is the oracle's float64 value and ``got`` is the
+target's output cast *up* to float64 (never the oracle down). ``scale`` is an
+optional per-element magnitude supplied by a property when the quantity is the
+difference of larger terms (e.g. TensorFlow's ``max(x, 0) - x*z`` loses
+``ulp(x)`` absolutely): it states the backward-error bound of a stable
+evaluation instead of loosening the tolerance everywhere.
+
+Defaults are per dtype. Overrides are keyed by ``(spec_id, key)`` where ``key``
+names the comparison (an oracle name, ``"grad"``, ...); each carries its reason,
+which the report prints next to any failure that used it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Tol", "tolerance", "grad_tolerance", "OVERRIDES", "DEFAULTS", "GRAD_DEFAULTS"]
+
+
+@dataclass(frozen=True)
+class Tol:
+    rtol: float
+    atol: float
+    reason: str = ""
+
+    def scaled(self, factor: float, reason: str) -> Tol:
+        return Tol(self.rtol * factor, self.atol * factor, reason)
+
+
+# Forward values. float64 is far tighter than torch.testing's 1e-7: a float64
+# loss computed stably is accurate to a few ulp, and the looser default would let
+# "computes in float32 then casts back" pass. float32 allows ~40 ulp, enough for a
+# chain of exp/log1p/pow that each round once.
+DEFAULTS: dict[torch.dtype, Tol] = {
+    torch.float64: Tol(rtol=1e-10, atol=1e-12, reason="float64 default"),
+    torch.float32: Tol(rtol=5e-6, atol=1e-6, reason="float32 default"),
+    torch.float16: Tol(rtol=2e-3, atol=1e-3, reason="float16 default (10-bit mantissa)"),
+    torch.bfloat16: Tol(rtol=2e-2, atol=1e-2, reason="bfloat16 default (7-bit mantissa)"),
+}
+
+# Gradients: one more rounding chain than the value, and autograd reorders sums.
+GRAD_DEFAULTS: dict[torch.dtype, Tol] = {
+    torch.float64: Tol(rtol=1e-8, atol=1e-10, reason="float64 gradient default"),
+    torch.float32: Tol(rtol=2e-5, atol=2e-6, reason="float32 gradient default"),
+    torch.float16: Tol(rtol=5e-3, atol=2e-3, reason="float16 gradient default"),
+    torch.bfloat16: Tol(rtol=4e-2, atol=2e-2, reason="bfloat16 gradient default"),
+}
+
+# (spec_id or "*", key) -> tolerance, regardless of the target's dtype.
+OVERRIDES: dict[tuple[str, str], Tol] = {
+    ("*", "keras"): Tol(
+        rtol=3e-5,
+        atol=1e-6,
+        reason="Keras computes in float32 (floatx) whatever the input dtype, so the "
+        "comparison can be no tighter than float32 even for float64 targets",
+    ),
+    ("*", "tf32"): Tol(
+        rtol=5e-6,
+        atol=1e-6,
+        reason="the TensorFlow op ran in float32 for a float32 input",
+    ),
+    ("*", "reduction"): Tol(
+        rtol=1e-5,
+        atol=1e-6,
+        reason="a reduction reorders a float32 sum; the error grows with the element count",
+    ),
+    ("*", "seed_table"): Tol(
+        rtol=0.0,
+        atol=5e-5,
+        reason="seed 004 prints its table to 4 decimal places: agreement to half a unit "
+        "in the last printed digit",
+    ),
+    ("*", "gradcheck"): Tol(
+        rtol=1e-3,
+        atol=1e-5,
+        reason="central finite differences in float64 with eps=1e-6 carry ~1e-6 "
+        "truncation and rounding error; these are torch.autograd.gradcheck's own defaults scaled",
+    ),
+}
+
+
+def tolerance(spec_id: str, key: str, dtype: torch.dtype) -> Tol:
+    """The forward tolerance for comparison ``key`` of ``spec_id`` at ``dtype``."""
+    for k in ((spec_id, key), ("*", key)):
+        if k in OVERRIDES:
+            base = OVERRIDES[k]
+            # An override never makes a low-precision target stricter than its dtype.
+            d = DEFAULTS.get(dtype, DEFAULTS[torch.float32])
+            return Tol(max(base.rtol, d.rtol), max(base.atol, d.atol), base.reason)
+    return DEFAULTS.get(dtype, DEFAULTS[torch.float32])
+
+
+def grad_tolerance(spec_id: str, key: str, dtype: torch.dtype) -> Tol:
+    """The gradient tolerance for comparison ``key`` of ``spec_id`` at ``dtype``."""
+    for k in ((spec_id, "grad:" + key), ("*", "grad:" + key)):
+        if k in OVERRIDES:
+            return OVERRIDES[k]
+    return GRAD_DEFAULTS.get(dtype, GRAD_DEFAULTS[torch.float32])

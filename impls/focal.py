@@ -1,0 +1,147 @@
+"""Sigmoid binary cross-entropy and sigmoid focal losses (elementwise).
+
+The formulations are chosen so that every term is non-negative before it is
+added (no cancellation, hence a small *relative* error over the whole float
+range, soft targets included), and so that autograd's gradient is the analytic
+one everywhere, ``x == 0`` and saturated logits included.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from impls._validate import check_real, check_same_dtype, check_same_shape, check_tensor, check_values_in
+
+__all__ = ["sigmoid_bce", "sigmoid_focal", "weighted_sigmoid_focal", "ultralytics_focal_loss"]
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    # logaddexp(0, x) = log(1 + e^x), accurate for all x; its derivative is sigmoid(x)
+    # exactly, where F.softplus switches to the identity above its threshold.
+    return torch.logaddexp(torch.zeros_like(x), x)
+
+
+def _check_pair(logits: torch.Tensor, targets: torch.Tensor) -> None:
+    check_tensor("logits", logits)
+    check_tensor("targets", targets)
+    check_same_shape("logits", logits, "targets", targets)
+    check_same_dtype("logits", logits, "targets", targets)
+    check_values_in("targets", targets, 0.0, 1.0)
+
+
+def sigmoid_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on logits, elementwise, soft targets allowed.
+
+    ``BCE(x, z) = -z log(sigmoid(x)) - (1 - z) log(1 - sigmoid(x))``
+    computed as ``(1 - z) softplus(x) + z softplus(-x)``: both terms are
+    non-negative, so there is no cancellation (the TensorFlow form
+    ``max(x, 0) - x z + log1p(exp(-|x|))`` loses ``ulp(x)`` when ``z`` is near 1).
+
+    Args:
+        logits: (*) float tensor of raw scores.
+        targets: (*) tensor of the same shape and dtype, values in [0, 1].
+
+    Returns:
+        (*) tensor of the same dtype: the loss per element, never reduced.
+
+    Reference: ``tf.nn.sigmoid_cross_entropy_with_logits``; OpenPCDet ``loss_utils``.
+    """
+    _check_pair(logits, targets)
+    return (1 - targets) * _softplus(logits) + targets * _softplus(-logits)
+
+
+def _log_one_minus_pt(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # 1 - p_t = z (1 - p) + (1 - z) p, as a log-sum-exp of two log terms, so it is
+    # accurate when it is tiny and its gradient never meets 0 ** (gamma - 1).
+    log_p = torch.nn.functional.logsigmoid(logits)
+    log_1mp = torch.nn.functional.logsigmoid(-logits)
+    return torch.logaddexp(torch.log(targets) + log_1mp, torch.log1p(-targets) + log_p)
+
+
+def sigmoid_focal(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+) -> torch.Tensor:
+    """Sigmoid focal loss, elementwise, soft targets allowed.
+
+    ``FL = alpha_t * (1 - p_t) ** gamma * BCE(x, z)`` with ``p = sigmoid(x)``,
+    ``p_t = p z + (1 - p)(1 - z)`` and ``alpha_t = alpha z + (1 - alpha)(1 - z)``
+    (``alpha=None``: ``alpha_t = 1``). The modulating factor is evaluated as
+    ``exp(gamma * log(1 - p_t))`` so that its gradient stays finite for
+    ``gamma`` in (0, 1) where ``1 - p_t`` underflows.
+
+    Args:
+        logits: (*) float tensor of raw scores.
+        targets: (*) tensor of the same shape and dtype, values in [0, 1].
+        alpha: weight of the positive class in [0, 1], or ``None`` for no weighting.
+        gamma: focusing parameter, ``gamma >= 0``; ``gamma = 0`` gives (weighted) BCE.
+
+    Returns:
+        (*) tensor of the same dtype: the loss per element, never reduced.
+
+    Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
+    """
+    _check_pair(logits, targets)
+    if alpha is not None:
+        check_real("alpha", alpha, low=0.0, high=1.0)
+    check_real("gamma", gamma, low=0.0)
+    bce = (1 - targets) * _softplus(logits) + targets * _softplus(-logits)
+    loss = bce if gamma == 0 else torch.exp(gamma * _log_one_minus_pt(logits, targets)) * bce
+    if alpha is not None:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return loss
+
+
+def weighted_sigmoid_focal(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+) -> torch.Tensor:
+    """OpenPCDet's ``SigmoidFocalClassificationLoss``: focal loss times anchor weights.
+
+    Args:
+        logits: (B, A, C) float tensor of raw scores (or (A, C)).
+        targets: (B, A, C) one-hot (or soft) targets, same dtype (or (A, C)).
+        weights: (B, A) anchor-wise weights (or (A,)), same dtype, broadcast over C.
+        alpha: as in :func:`sigmoid_focal`.
+        gamma: as in :func:`sigmoid_focal`.
+
+    Returns:
+        (B, A, C) weighted loss, never reduced.
+
+    Reference: OpenPCDet ``pcdet/utils/loss_utils.py``.
+    """
+    check_tensor("logits", logits, ndim=(2, 3))
+    check_tensor("weights", weights, ndim=logits.dim() - 1)
+    if tuple(weights.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(
+            f"weights must have shape {tuple(logits.shape[:-1])} (logits without the class axis), "
+            f"got {tuple(weights.shape)}"
+        )
+    check_same_dtype("logits", logits, "weights", weights)
+    return sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma) * weights.unsqueeze(-1)
+
+
+def ultralytics_focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, *, alpha: float | None = 0.25, gamma: float = 1.5
+) -> torch.Tensor:
+    """The ultralytics ``FocalLoss`` reduction: elementwise focal, then ``mean(1).sum()``.
+
+    Args:
+        logits: (N, C, ...) float tensor.
+        targets: same shape and dtype, values in [0, 1].
+        alpha: ``None`` or ``alpha <= 0`` disables weighting, as in ultralytics.
+        gamma: focusing parameter (ultralytics default 1.5).
+
+    Returns:
+        0-d tensor.
+    """
+    check_tensor("logits", logits, ndim=range(2, 8))
+    a = None if alpha is None or alpha <= 0 else alpha
+    return sigmoid_focal(logits, targets, alpha=a, gamma=gamma).mean(1).sum()

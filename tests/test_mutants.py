@@ -1,0 +1,59 @@
+"""Every planted mutant is killed by the properties it names, and every property kills one.
+
+Mutants are run with the derandomised ``ci`` profile and without shrinking: the
+question is only whether the property can fail on that broken implementation.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.runner import requirement_missing, run_property
+from conformance.spec import load_specs
+from conformance.targets import Target
+from tests.mutants import Mutant, all_mutants
+
+MUTANTS = all_mutants()
+CASES = [(m, p) for m in MUTANTS for p in m.killed_by]
+
+# Properties that need hardware absent from CI; each needs a reason here.
+NO_MUTANT_NEEDED: dict[str, str] = {}
+
+
+def _target(m: Mutant) -> Target:
+    return Target(name=f"mutant:{m.name}", spec_id=m.spec_id, fn=m.fn, source=m.source, kind="mutant")
+
+
+@pytest.mark.parametrize(("mutant", "prop"), CASES, ids=[f"{m.id}-by-{p}" for m, p in CASES])
+def test_property_kills_mutant(mutant: Mutant, prop: str, record_property: pytest.RecordProperty) -> None:
+    spec = load_specs()[mutant.spec_id]
+    assert prop in spec.properties, f"{mutant.id} names unknown property {prop!r} of {spec.id}"
+    p = spec.properties[prop]
+    missing = requirement_missing(p.requires)
+    if missing:
+        pytest.skip(missing)
+    out = run_property(p, _target(mutant), profile="ci", shrink=False, database=None)
+    killed = out.status in ("failed", "error")
+    record_property(
+        "conformance_mutant",
+        {"mutant": mutant.id, "spec": mutant.spec_id, "property": prop, "why": mutant.why, "killed": killed},
+    )
+    assert killed, f"{prop} did not kill mutant {mutant.id} ({mutant.why}): status {out.status}, {out.examples} examples"
+
+
+def test_every_property_kills_a_mutant() -> None:
+    specs = load_specs()
+    killers = {(m.spec_id, p) for m in MUTANTS for p in m.killed_by}
+    unkilled = [
+        f"{sid}::{pname}"
+        for sid, spec in specs.items()
+        for pname in spec.properties
+        if (sid, pname) not in killers and f"{sid}::{pname}" not in NO_MUTANT_NEEDED
+    ]
+    assert not unkilled, f"properties with no planted mutant they are shown to kill: {unkilled}"
+
+
+def test_every_spec_has_mutants() -> None:
+    specs = load_specs()
+    with_mutants = {m.spec_id for m in MUTANTS}
+    assert set(specs) <= with_mutants, f"specs without mutants: {sorted(set(specs) - with_mutants)}"
