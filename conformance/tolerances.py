@@ -6,7 +6,12 @@ target's output cast *up* to float64 (never the oracle down). ``scale`` is an
 optional per-element magnitude supplied by a property when the quantity is the
 difference of larger terms (e.g. TensorFlow's ``max(x, 0) - x*z`` loses
 ``ulp(x)`` absolutely): it states the backward-error bound of a stable
-evaluation instead of loosening the tolerance everywhere.
+evaluation instead of loosening the tolerance everywhere. For losses of a logit
+``x`` the suite accepts *backward-stable* implementations: exact for an input
+perturbed by a relative ``rtol``, which moves the loss by up to
+``|dL/dx| * rtol * |x|`` (torch's and TensorFlow's own BCE formulas are of this
+kind). How much better an implementation does is *measured*, not judged: the
+report's max ULP / relative errors against the exact oracle.
 
 Defaults are per dtype. Overrides are keyed by ``(spec_id, key)`` where ``key``
 names the comparison (an oracle name, ``"grad"``, ...); each carries its reason,
