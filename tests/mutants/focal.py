@@ -148,6 +148,17 @@ def focal_mean_reduced(logits, targets, *, alpha=0.25, gamma=2.0):  # type: igno
     return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma).mean()
 
 
+def focal_one_sided_clamp(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    # Guards log(p) against 0 but forgets log(1 - p): asymmetric in the two classes.
+    p = torch.sigmoid(logits)
+    ce = -(targets * torch.log(p.clamp(min=1e-12)) + (1 - targets) * torch.log(1 - p))
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha is not None:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return loss
+
+
 def focal_dropout(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     return ref.sigmoid_focal(F.dropout(logits, p=0.2, training=True), targets, alpha=alpha, gamma=gamma)
 
@@ -222,6 +233,8 @@ MUTANTS = [
            ("gamma0_alpha_half_is_half_bce", "agrees_with_numpy")),
     Mutant("mean_reduced", F_, focal_mean_reduced, "reduces to the mean by default instead of elementwise",
            ("output_dtype_and_shape", "agrees_with_numpy")),
+    Mutant("one_sided_clamp", F_, focal_one_sided_clamp, "clamps p before log(p) but not 1 - p before log(1 - p)",
+           ("label_flip_symmetry", "agrees_with_numpy")),
     Mutant("dropout_left_on", F_, focal_dropout, "dropout in training mode makes it random", ("deterministic",)),
     Mutant("broadcasts_targets", F_, lambda logits, targets, *, alpha=0.25, gamma=2.0: ref.sigmoid_focal(*torch.broadcast_tensors(logits, targets), alpha=alpha, gamma=gamma),
            "silently broadcasts mismatched targets", ("rejects_shape_mismatch",)),
