@@ -1,0 +1,193 @@
+"""Tests of the engine itself: targets, runner, repro, deviations, report, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+
+from conformance import tolerances
+from conformance.runner import replay, run_property
+from conformance.spec import Category, get_spec, load_specs
+from conformance.targets import resolve_targets
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((ROOT / "conformance" / "report.schema.json").read_text())
+
+
+def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CI="true")
+    return subprocess.run(
+        [sys.executable, "-m", "conformance.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_every_spec_has_properties_in_known_categories_with_docstrings() -> None:
+    for spec in load_specs().values():
+        assert spec.properties, spec.id
+        for p in spec.properties.values():
+            assert isinstance(p.category, Category)
+            assert p.summary and p.summary != p.name
+
+
+def test_unknown_spec_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown spec 'focal'.*sigmoid_focal"):
+        get_spec("focal")
+    with pytest.raises(ValueError, match="--spec 'nope' is unknown"):
+        resolve_targets(["reference"], ["nope"])
+
+
+def test_target_resolution_binds_declared_and_explicit_specs() -> None:
+    (t,) = resolve_targets(["tests.fixtures.targets:torchvision_style_focal"], [])
+    assert t.spec_id == "sigmoid_focal" and t.load_error is None
+    (t,) = resolve_targets(["tests.fixtures.targets:alpha_swapped_focal"], ["sigmoid_focal"])
+    assert t.spec_id == "sigmoid_focal"
+    with pytest.raises(ValueError, match="declares no spec: pass --spec"):
+        resolve_targets(["tests.fixtures.targets:alpha_swapped_focal"], [])
+    module_targets = resolve_targets(["tests.fixtures.targets"], [])
+    assert {t.name for t in module_targets} == {
+        "tests.fixtures.targets:torchvision_style_focal",
+        "tests.fixtures.targets:good_bce",
+    }
+
+
+def test_unimportable_and_uncallable_targets_become_load_errors() -> None:
+    (t,) = resolve_targets(["no_such_module_xyz:fn"], ["sigmoid_bce"])
+    assert t.load_error and "cannot import" in t.load_error
+    (t,) = resolve_targets(["tests.fixtures.targets:NOT_CALLABLE"], ["sigmoid_bce"])
+    assert t.load_error and "not callable" in t.load_error
+    prop = get_spec("sigmoid_bce").properties["agrees_with_numpy"]
+    out = run_property(prop, t)
+    assert out.status == "error" and "not callable" in out.message
+
+
+def test_failing_property_records_counterexample_and_a_repro_that_reproduces(tmp_path: Path) -> None:
+    prop = get_spec("sigmoid_focal").properties["agrees_with_numpy"]
+    (t,) = resolve_targets(["tests.fixtures.targets:alpha_swapped_focal"], ["sigmoid_focal"])
+    out = run_property(prop, t, profile="ci")
+    assert out.status == "failed"
+    assert out.counterexample and "torch.tensor" in out.counterexample
+    assert out.repro and "replay('sigmoid_focal', 'agrees_with_numpy'" in out.repro
+    script = tmp_path / "repro.py"
+    script.write_text(out.repro)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode != 0
+    assert "AssertionError" in res.stderr and "but should be" in res.stderr
+
+
+def test_replay_passes_on_the_reference() -> None:
+    ex = {"logits": torch.tensor([0.0, 3.0]), "targets": torch.tensor([1.0, 0.5]), "alpha": 0.25, "gamma": 2.0}
+    replay("sigmoid_focal", "agrees_with_numpy", target="reference", example=ex)
+
+
+def test_target_exception_is_an_error_outcome_not_a_crash() -> None:
+    def boom(logits, targets):  # type: ignore[no-untyped-def]
+        raise RuntimeError("kaboom")
+
+    from conformance.targets import Target
+
+    out = run_property(
+        get_spec("sigmoid_bce").properties["agrees_with_numpy"], Target("boom", "sigmoid_bce", boom, "x:boom")
+    )
+    assert out.status == "error" and "RuntimeError: kaboom" in out.message and out.repro
+
+
+def test_tolerance_overrides_carry_reasons_and_never_tighten_a_dtype() -> None:
+    for key, tol in tolerances.OVERRIDES.items():
+        assert tol.reason, key
+    t = tolerances.tolerance("sigmoid_focal", "keras", torch.float64)
+    assert t.rtol >= tolerances.DEFAULTS[torch.float32].rtol
+    t16 = tolerances.tolerance("sigmoid_focal", "keras", torch.float16)
+    assert t16.rtol >= tolerances.DEFAULTS[torch.float16].rtol
+
+
+def test_strategies_reject_bad_arguments_with_a_fix() -> None:
+    from conformance import strategies as hh
+
+    with pytest.raises(ValueError, match="min_dims=4.*max_dims=2"):
+        hh.shapes(min_dims=4, max_dims=2)
+    with pytest.raises(ValueError, match="max_abs"):
+        hh.logit_values(max_abs=-1.0)
+
+
+def test_cli_list_shows_every_spec_with_signature() -> None:
+    res = _run_cli("list", cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    for sid, spec in load_specs().items():
+        assert f"{sid}  [" in res.stdout
+        assert spec.signature in res.stdout
+
+
+def test_cli_run_on_a_broken_target_fails_and_reports_it(tmp_path: Path) -> None:
+    res = _run_cli(
+        "run", "--target", "tests.fixtures.targets:alpha_swapped_focal", "--spec", "sigmoid_focal",
+        "--report-dir", str(tmp_path), "-k", "agrees_with_numpy or seed_004", cwd=ROOT,
+    )
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    failed = {o["property"] for o in data["outcomes"] if o["status"] == "failed"}
+    assert {"agrees_with_numpy", "seed_004_worked_table"} <= failed
+    md = (tmp_path / "conformance.md").read_text()
+    assert "agrees_with_numpy" in md and "Repro" in md
+
+
+def test_known_deviation_turns_failure_into_xfail_and_flags_stale_entries(tmp_path: Path) -> None:
+    devs = tmp_path / "devs.toml"
+    devs.write_text(
+        '[[deviation]]\ntarget = "tests.fixtures.targets:alpha_swapped_focal"\nspec = "sigmoid_focal"\n'
+        'property = "agrees_with_numpy"\nreason = "alpha weights the negatives on purpose"\n'
+        '[[deviation]]\ntarget = "tests.fixtures.targets:alpha_swapped_focal"\nspec = "sigmoid_focal"\n'
+        'property = "deterministic"\nreason = "was random once"\n'
+    )
+    res = _run_cli(
+        "run", "--target", "tests.fixtures.targets:alpha_swapped_focal", "--spec", "sigmoid_focal",
+        "--report-dir", str(tmp_path), "--deviations", str(devs), "-k", "agrees_with_numpy or deterministic", cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stdout[-2000:]
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    status = {o["property"]: o["status"] for o in data["outcomes"]}
+    assert status["agrees_with_numpy"] == "xfailed"
+    assert status["deterministic"] == "xpassed"
+    assert data["stale_deviations"][0]["property"] == "deterministic"
+
+
+def test_pytest_target_option_runs_the_suite_in_a_foreign_project(tmp_path: Path) -> None:
+    (tmp_path / "mylosses.py").write_text(
+        "from impls.focal import sigmoid_bce as bce\n"
+    )
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}", CI="true")
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "--target", "mylosses:bce", "--spec", "sigmoid_bce",
+         "-k", "agrees_with_numpy", "--report-dir", str(tmp_path / "r"), "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "1 passed" in res.stdout
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert [o["target"] for o in data["outcomes"]] == ["mylosses:bce"]
+
+
+def test_reference_validation_errors_name_the_argument() -> None:
+    from impls.focal import sigmoid_focal, weighted_sigmoid_focal
+
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="targets must have the same shape as logits"):
+        sigmoid_focal(x, torch.zeros(4))
+    with pytest.raises(ValueError, match=r"targets must have values in \[0, 1\]"):
+        sigmoid_focal(x, torch.full((3,), 2.0))
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+        sigmoid_focal(x, x, alpha=1.5)
+    with pytest.raises(ValueError, match=r"gamma must lie in \[0, inf\)"):
+        sigmoid_focal(x, x, gamma=-1.0)
+    with pytest.raises(ValueError, match="logits must have dtype in"):
+        sigmoid_focal(torch.zeros(3, dtype=torch.int64), x)
+    with pytest.raises(ValueError, match="weights must have shape"):
+        weighted_sigmoid_focal(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), torch.zeros(2, 4))
