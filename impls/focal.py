@@ -58,6 +58,37 @@ def _log_one_minus_pt(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     return torch.logaddexp(torch.log(targets) + log_1mp, torch.log1p(-targets) + log_p)
 
 
+class _FocalWithLogits(torch.autograd.Function):
+    """Focal loss with its analytic gradient in log space.
+
+    Autograd through ``exp(gamma * log(1 - p_t)) * BCE`` forms ``BCE * gamma``
+    before multiplying by ``d log(1 - p_t)/dx``, which is 0 for saturated logits:
+    at ``|x| ~ 1e38`` in float32 that is ``inf * 0 = nan``. The closed form
+    ``alpha_t [F (p - z) + gamma BCE (1 - 2z) exp((gamma-1) log(1-p_t) + log p + log(1-p))]``
+    never forms the overflowing product.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:  # type: ignore[override]
+        bce = (1 - targets) * _softplus(logits) + targets * _softplus(-logits)
+        log_omp = _log_one_minus_pt(logits, targets)
+        factor = torch.exp(gamma * log_omp)
+        ctx.save_for_backward(logits, targets, bce, log_omp, factor)
+        ctx.gamma = gamma
+        return factor * bce
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:  # type: ignore[override]
+        logits, targets, bce, log_omp, factor = ctx.saved_tensors
+        g = ctx.gamma
+        log_p = torch.nn.functional.logsigmoid(logits)
+        log_1mp = torch.nn.functional.logsigmoid(-logits)
+        second = torch.exp((g - 1) * log_omp + log_p + log_1mp)
+        # bce * second first: it is 0 where bce is near the float maximum.
+        d = factor * (torch.sigmoid(logits) - targets) + (bce * second) * (g * (1 - 2 * targets))
+        return grad * d, None, None
+
+
 def sigmoid_focal(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -88,8 +119,14 @@ def sigmoid_focal(
     if alpha is not None:
         check_real("alpha", alpha, low=0.0, high=1.0)
     check_real("gamma", gamma, low=0.0)
-    bce = (1 - targets) * _softplus(logits) + targets * _softplus(-logits)
-    loss = bce if gamma == 0 else torch.exp(gamma * _log_one_minus_pt(logits, targets)) * bce
+    if gamma == 0:
+        loss = (1 - targets) * _softplus(logits) + targets * _softplus(-logits)
+    elif targets.requires_grad:
+        # Soft-label distillation differentiates through the targets too: plain autograd.
+        bce = (1 - targets) * _softplus(logits) + targets * _softplus(-logits)
+        loss = torch.exp(gamma * _log_one_minus_pt(logits, targets)) * bce
+    else:
+        loss = _FocalWithLogits.apply(logits, targets, float(gamma))
     if alpha is not None:
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
     return loss
