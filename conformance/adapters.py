@@ -1,22 +1,231 @@
-"""Adapters for known third-party libraries (filled in by the third-party issue).
+"""Adapters: known third-party libraries mapped onto the canonical signatures.
 
-``targets_for(name, specs)`` turns an adapter name into targets bound to the
-specs the library implements.
+An adapter *translates* (argument names, alpha conventions such as
+``alpha=-1`` for "none", reductions, the ``(N, C, *)`` layout a library insists
+on) and never corrects: whatever the library computes, dtype included, is what
+the suite checks. Each adapter is a short piece of source that defines
+``impl``; the same source is executed to build the target and printed in repro
+snippets, so a repro calls the library itself exactly as the run did.
+
+``--target NAME`` selects every adapter of a library (bound to the specs that
+exist); ``--target all-installed`` selects every library, and a library that is
+not installed becomes a skipped outcome with the reason.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.targets import Target
 
-__all__ = ["ADAPTERS", "targets_for"]
+__all__ = ["Adapter", "ADAPTERS", "LIBRARIES", "targets_for", "build"]
 
-ADAPTERS: dict[str, object] = {}
+
+@dataclass(frozen=True)
+class Adapter:
+    library: str  # adapter name on the command line
+    spec_id: str
+    module: str  # what must be importable
+    source: str  # defines `impl` with the spec's canonical signature
+    conventions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.library
+
+
+def _src(text: str) -> str:
+    return textwrap.dedent(text).strip() + "\n"
+
+
+# The (1, N) view: kornia and monai insist on (B, C, *) inputs; an elementwise loss
+# of any shape is the same loss on its flattened view.
+_AS_BC = _src(
+    """
+    def _as_bc(a, b):
+        # Equal shapes: the flattened (1, N) view. Unequal shapes pass through (with a
+        # leading batch axis if needed) so the library itself sees the mismatch.
+        if a.shape == b.shape:
+            return a.reshape(1, -1), b.reshape(1, -1)
+        return (a if a.dim() >= 2 else a.reshape(1, -1)), (b if b.dim() >= 2 else b.reshape(1, -1))
+    """
+)
+
+ADAPTERS: list[Adapter] = [
+    # --- torch builtins -------------------------------------------------------
+    Adapter(
+        "torch",
+        "sigmoid_bce",
+        "torch",
+        _src(
+            """
+            import torch.nn.functional as F
+            def impl(logits, targets):
+                return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+            """
+        ),
+        {"function": "torch.nn.functional.binary_cross_entropy_with_logits", "reduction": "none"},
+    ),
+    # --- torchvision ------------------------------------------------------------
+    Adapter(
+        "torchvision",
+        "sigmoid_focal",
+        "torchvision",
+        _src(
+            """
+            from torchvision.ops import sigmoid_focal_loss
+            def impl(logits, targets, *, alpha=0.25, gamma=2.0):
+                return sigmoid_focal_loss(logits, targets, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction="none")
+            """
+        ),
+        {"function": "torchvision.ops.sigmoid_focal_loss", "alpha": "alpha < 0 means no weighting (None -> -1)", "reduction": "none"},
+    ),
+    # --- fvcore -------------------------------------------------------------------
+    Adapter(
+        "fvcore",
+        "sigmoid_focal",
+        "fvcore",
+        _src(
+            """
+            from fvcore.nn import sigmoid_focal_loss
+            def impl(logits, targets, *, alpha=0.25, gamma=2.0):
+                return sigmoid_focal_loss(logits, targets, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction="none")
+            """
+        ),
+        {
+            "function": "fvcore.nn.sigmoid_focal_loss",
+            "alpha": "alpha < 0 means no weighting (None -> -1); library default is -1, not 0.25",
+            "compute dtype": "casts inputs to float32",
+            "reduction": "none",
+        },
+    ),
+    # --- kornia -------------------------------------------------------------------
+    Adapter(
+        "kornia",
+        "sigmoid_focal",
+        "kornia",
+        _AS_BC
+        + _src(
+            """
+            from kornia.losses import binary_focal_loss_with_logits
+            def impl(logits, targets, *, alpha=0.25, gamma=2.0):
+                x, z = _as_bc(logits, targets)
+                out = binary_focal_loss_with_logits(x, z, alpha=alpha, gamma=gamma, reduction="none")
+                return out.reshape(logits.shape)
+            """
+        ),
+        {
+            "function": "kornia.losses.binary_focal_loss_with_logits",
+            "alpha": "None means no weighting",
+            "layout": "(B, C, *) required: elementwise input viewed as (1, N)",
+            "soft targets": "t*alpha*(1-p)^g*(-log p) + (1-t)*(1-alpha)*p^g*(-log(1-p)) (focal factor per term)",
+            "reduction": "none",
+        },
+    ),
+    # --- monai --------------------------------------------------------------------
+    Adapter(
+        "monai",
+        "sigmoid_focal",
+        "monai",
+        _AS_BC
+        + _src(
+            """
+            from monai.losses import FocalLoss
+            def impl(logits, targets, *, alpha=0.25, gamma=2.0):
+                loss = FocalLoss(gamma=gamma, alpha=alpha, reduction="none", use_softmax=False)
+                x, z = _as_bc(logits, targets)
+                return loss(x, z).reshape(logits.shape)
+            """
+        ),
+        {
+            "function": "monai.losses.FocalLoss(use_softmax=False, reduction='none')",
+            "alpha": "None means no weighting",
+            "layout": "(B, N, *) required: elementwise input viewed as (1, N)",
+            "reduction": "none",
+        },
+    ),
+    # --- keras --------------------------------------------------------------------
+    Adapter(
+        "keras",
+        "sigmoid_focal",
+        "keras",
+        _src(
+            """
+            import numpy as np
+            import torch
+            from oracles.tf import keras
+            def impl(logits, targets, *, alpha=0.25, gamma=2.0):
+                k = keras()
+                loss = k.losses.BinaryFocalCrossentropy(apply_class_balancing=alpha is not None,
+                    alpha=0.25 if alpha is None else alpha, gamma=gamma, from_logits=True, reduction=None)
+                x = logits.detach().cpu().numpy()
+                z = targets.detach().cpu().numpy()
+                if x.shape == z.shape:  # unequal shapes reach Keras as given
+                    x, z = x.reshape(-1, 1), z.reshape(-1, 1)
+                out = np.asarray(loss(z, x)) if x.size else np.zeros((0,), dtype=np.float32)
+                return torch.from_numpy(np.array(out)).reshape(logits.shape)
+            """
+        ),
+        {
+            "function": "keras.losses.BinaryFocalCrossentropy(from_logits=True, reduction=None)",
+            "alpha": "apply_class_balancing=False for None",
+            "layout": "means over the last axis: each element fed as a row of length 1",
+            "compute dtype": "float32 (Keras floatx), returned as computed",
+            "autograd": "none",
+        },
+    ),
+]
+
+LIBRARIES: tuple[str, ...] = tuple(dict.fromkeys(a.library for a in ADAPTERS))
+
+
+def build(adapter: Adapter) -> Any:
+    """Execute the adapter's source and return its ``impl``."""
+    namespace: dict[str, Any] = {}
+    exec(compile(adapter.source, f"<adapter {adapter.library}:{adapter.spec_id}>", "exec"), namespace)  # noqa: S102
+    return namespace["impl"]
+
+
+def _target(adapter: Adapter) -> Target:
+    t = Target(
+        name=adapter.library,
+        spec_id=adapter.spec_id,
+        fn=None,
+        source=f"adapter:{adapter.library}",
+        kind="adapter",
+        conventions=dict(adapter.conventions),
+        repro_call=adapter.source,
+    )
+    if importlib.util.find_spec(adapter.module) is None:
+        t.skip_reason = f"library {adapter.module!r} is not installed (pip install {adapter.module})"
+        return t
+    try:
+        t.fn = build(adapter)
+    except Exception as exc:  # noqa: BLE001 - a broken install is an outcome, not a crash
+        t.load_error = f"adapter {adapter.library} for {adapter.spec_id} failed to load: {type(exc).__name__}: {exc}"
+    return t
 
 
 def targets_for(name: str, specs: Sequence[str]) -> list[Target]:
-    raise ValueError(
-        f"--target {name!r} is not 'reference', 'variants', variant:NAME, a package.module[:attr] path "
-        f"or a known adapter ({', '.join(sorted(ADAPTERS)) or 'none registered'})"
-    )
+    from conformance.spec import load_specs
+
+    known = load_specs()
+    libs = LIBRARIES if name == "all-installed" else (name,)
+    if name != "all-installed" and name not in LIBRARIES:
+        raise ValueError(
+            f"--target {name!r} is not 'reference', 'variants', variant:NAME, a package.module[:attr] path, "
+            f"'all-installed' or a known adapter ({', '.join(LIBRARIES)})"
+        )
+    out = [
+        _target(a)
+        for lib in libs
+        for a in ADAPTERS
+        if a.library == lib and a.spec_id in known and (not specs or a.spec_id in specs)
+    ]
+    if name == "all-installed":
+        out = [t for t in out if t.skip_reason is None] + [t for t in out if t.skip_reason is not None]
+    return out

@@ -19,6 +19,7 @@ from conformance.tolerances import Tol, grad_tolerance, tolerance
 
 __all__ = [
     "f64",
+    "judged_dtype",
     "assert_close",
     "assert_grad_close",
     "assert_shape_dtype",
@@ -61,6 +62,18 @@ def _describe_inputs(inputs: Mapping[str, Any] | None, idx: tuple[int, ...], sha
     return " with " + ", ".join(parts) if parts else ""
 
 
+def judged_dtype(requested: torch.dtype | None, produced: torch.dtype) -> torch.dtype:
+    """The precision a result is judged at: the coarser of the input's and the output's.
+
+    A target that returns float32 for a float64 input fails ``output_dtype_and_shape``
+    once; judging its every other claim at float64 would repeat that one root cause
+    as a cascade of precision failures.
+    """
+    if requested is None or not produced.is_floating_point:
+        return requested or produced
+    return produced if torch.finfo(produced).eps > torch.finfo(requested).eps else requested
+
+
 def assert_close(
     got: torch.Tensor,
     want: ArrayLike,
@@ -87,7 +100,7 @@ def assert_close(
     w = np.broadcast_to(f64(want), g.shape) if np.ndim(f64(want)) == 0 else f64(want)
     if g.shape != w.shape:
         raise AssertionError(f"{what}.shape={tuple(g.shape)}, but should be {tuple(w.shape)}")
-    t = tol or tolerance(spec, key, dtype or got.dtype)
+    t = tol or tolerance(spec, key, judged_dtype(dtype, got.dtype))
     s = np.zeros_like(w) if scale is None else np.broadcast_to(np.abs(f64(scale)), w.shape)
     m = np.ones(w.shape, dtype=bool) if mask is None else np.broadcast_to(mask, w.shape)
     rec = recorder.current()
@@ -135,7 +148,7 @@ def assert_grad_close(
         scale=scale,
         mask=mask,
         inputs=inputs,
-        tol=grad_tolerance(spec, key, dtype or got.dtype),
+        tol=grad_tolerance(spec, key, judged_dtype(dtype, got.dtype)),
     )
 
 

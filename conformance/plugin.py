@@ -69,6 +69,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--deviations", action="append", default=[], dest="conformance_deviations", help="extra known-deviations TOML file"
     )
+    parser.addini(
+        "conformance_targets",
+        type="args",
+        default=[],
+        help="default --target values when none is given on the command line (default: reference)",
+    )
     g.addoption(
         "--conformance",
         action="store_true",
@@ -127,15 +133,16 @@ class ConformanceItem(pytest.Item):
 
         cfg = self.config
         if self.prop is None:
+            skipped = self.target.load_error is None and self.target.skip_reason is not None
             outcome = Outcome(
                 target=self.target.name,
                 target_kind=self.target.kind,
                 spec=self.target.spec_id,
                 property="load",
                 category="robustness",
-                status="error",
+                status="skipped" if skipped else "error",
                 summary="the target can be imported and bound to the spec",
-                message=self.target.load_error or "not loaded",
+                message=(self.target.skip_reason if skipped else self.target.load_error) or "not loaded",
             )
         else:
             outcome = run_property(
@@ -180,13 +187,14 @@ class SuiteCollector(pytest.Collector):
 
         cfg = self.config
         try:
-            targets = resolve_targets(cfg.getoption("conformance_targets"), cfg.getoption("conformance_specs"))
+            names = cfg.getoption("conformance_targets") or cfg.getini("conformance_targets") or ["reference"]
+            targets = resolve_targets(names, cfg.getoption("conformance_specs"))
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         specs = load_specs()
         items: list[pytest.Item] = []
         for t in targets:
-            if t.load_error is not None:
+            if t.load_error is not None or t.skip_reason is not None:
                 items.append(ConformanceItem.from_parent(self, name=f"{t.spec_id}::load[{t.name}]", prop=None, target=t))
                 continue
             for prop in specs[t.spec_id].properties.values():
@@ -250,7 +258,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         mutants=mutants,
         profile=_profile(cfg),
         seed=cfg.getoption("conformance_seed"),
-        targets=cfg.getoption("conformance_targets") or ["reference"],
+        targets=cfg.getoption("conformance_targets") or cfg.getini("conformance_targets") or ["reference"],
         specs=cfg.getoption("conformance_specs"),
         started=cfg.stash.get(_START, None),
         deviation_files=cfg.getoption("conformance_deviations"),

@@ -17,7 +17,7 @@ from hypothesis import errors as hyp_errors
 
 from conformance import recorder, repro
 from conformance.profiles import settings_for
-from conformance.spec import Property, SkipProperty, get_spec
+from conformance.spec import Category, Property, SkipProperty, get_spec
 from conformance.targets import Target, TargetError, TargetLoadError, resolve_targets
 
 __all__ = ["Outcome", "run_property", "replay", "requirement_missing", "STATUSES"]
@@ -105,6 +105,13 @@ def run_property(
     try:
         if target.load_error is not None:
             out.status, out.message = "error", target.load_error
+            return out
+        if target.skip_reason is not None:
+            out.status, out.message = "skipped", target.skip_reason
+            return out
+        if prop.category is Category.GRADIENT and target.conventions.get("autograd") == "none":
+            out.status = "skipped"
+            out.message = f"{target.name} computes outside torch autograd: gradient properties do not apply"
             return out
         missing = requirement_missing(prop.requires)
         if missing:

@@ -69,6 +69,7 @@ class Target:
     kind: str = "callable"  # reference | callable | variant | adapter
     conventions: dict[str, str] = field(default_factory=dict)
     load_error: str | None = None
+    skip_reason: str | None = None  # e.g. the adapter's library is not installed
     repro_call: str | None = None  # how a repro snippet calls the library itself
 
     @property

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 from hypothesis import strategies as st
+from torch.autograd.gradcheck import GradcheckError
 
 from conformance import checks as ck
 from conformance import strategies as hh
-from conformance.spec import Category, Oracle, Spec, register
+from conformance.spec import Category, Oracle, SkipProperty, Spec, register
 from conformance.specs._common import check_deterministic, check_not_modified
 from conformance.targets import Target
 from impls import focal as ref
@@ -183,6 +184,24 @@ def _stable_scale(ex: dict[str, Any], gamma: float = 0.0) -> np.ndarray:
     return np.abs(_np(ex["logits"])) * (1.0 + gamma)
 
 
+def _gradcheck(target: Target, ex: dict[str, Any], spec_id: str, **kwargs: Any) -> None:
+    x, z = ex["logits"], ex["targets"]
+    if x.numel() == 0:
+        return
+    out = target.tensor(x, z, **kwargs)
+    if out.dtype != torch.float64:
+        raise SkipProperty(
+            f"{target.name} returns {out.dtype} for float64 input; finite differences need float64 "
+            "(the dtype deviation is reported by output_dtype_and_shape)"
+        )
+    tol = ck.tolerance(spec_id, "gradcheck", torch.float64)
+    xr = x.clone().requires_grad_(True)
+    try:
+        torch.autograd.gradcheck(lambda t: target.tensor(t, z, **kwargs), (xr,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
+    except GradcheckError as exc:
+        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+
+
 def _keras_scale(x: np.ndarray, z: np.ndarray, gamma: float) -> np.ndarray:
     # Keras forms 1 - p_t by subtraction in float32 (absolute error ~1e-7), which
     # moves FL by up to gamma * BCE * (1 - p_t)^(gamma-1) * 1e-7; with the TF
@@ -258,8 +277,10 @@ def finite_gradients(target: Target, ex: dict[str, Any]) -> None:
 def gradient_matches_analytic(target: Target, ex: dict[str, Any]) -> None:
     """d f / dx == sigmoid(x) - z everywhere, x == 0 included."""
     x, z = ex["logits"], ex["targets"]
-    _, g = _grad_wrt_logits(target, ex)
-    ck.assert_grad_close(g, npo.sigmoid_bce_grad(_np(x), _np(z)), spec=BCE.id, key="analytic", dtype=x.dtype, inputs=ex)
+    out, g = _grad_wrt_logits(target, ex)
+    ck.assert_grad_close(
+        g, npo.sigmoid_bce_grad(_np(x), _np(z)), spec=BCE.id, key="analytic", dtype=ck.judged_dtype(x.dtype, out.dtype), inputs=ex
+    )
 
 
 @BCE.property(
@@ -267,15 +288,7 @@ def gradient_matches_analytic(target: Target, ex: dict[str, Any]) -> None:
 )
 def gradcheck_float64(target: Target, ex: dict[str, Any]) -> None:
     """Autograd's d f / dx matches central finite differences in float64 (torch.autograd.gradcheck)."""
-    x, z = ex["logits"], ex["targets"]
-    if x.numel() == 0:
-        return
-    tol = ck.tolerance(BCE.id, "gradcheck", torch.float64)
-    xr = x.clone().requires_grad_(True)
-    try:
-        torch.autograd.gradcheck(lambda t: target.tensor(t, z), (xr,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
-    except torch.autograd.gradcheck.GradcheckError as exc:
-        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+    _gradcheck(target, ex, BCE.id)
 
 
 @BCE.property(Category.ROBUSTNESS, strategy=pairs(max_abs=1e4))
@@ -390,11 +403,12 @@ def gamma0_no_alpha_is_bce(target: Target, ex: dict[str, Any]) -> None:
 def bounded_by_weighted_bce(target: Target, ex: dict[str, Any]) -> None:
     """0 <= FL(x, z; a, gamma) <= max(a, 1 - a) * FL(x, z; None, 0) (= max(a, 1-a) * BCE)."""
     x, z = ex["logits"], ex["targets"]
-    fl = ck.f64(target.tensor(x, z, **_focal_kwargs(ex)))
+    fl_t = target.tensor(x, z, **_focal_kwargs(ex))
+    fl = ck.f64(fl_t)
     bce = ck.f64(target.tensor(x, z, alpha=None, gamma=0.0))
     a = ex["alpha"]
     cap = bce * (1.0 if a is None else max(a, 1 - a))
-    tol = ck.tolerance(FOCAL.id, "self", x.dtype)
+    tol = ck.tolerance(FOCAL.id, "self", ck.judged_dtype(x.dtype, fl_t.dtype))
     slack = tol.atol + tol.rtol * np.abs(cap)
     if (fl < -tol.atol).any():
         i = int(np.argmin(fl))
@@ -419,9 +433,10 @@ def _gamma_pairs(draw: st.DrawFn) -> dict[str, Any]:
 def nonincreasing_in_gamma(target: Target, ex: dict[str, Any]) -> None:
     """gamma1 <= gamma2 implies FL(gamma1) >= FL(gamma2), since 0 <= 1 - p_t <= 1."""
     x, z = ex["logits"], ex["targets"]
-    lo = ck.f64(target.tensor(x, z, alpha=ex["alpha"], gamma=ex["gamma"]))
+    lo_t = target.tensor(x, z, alpha=ex["alpha"], gamma=ex["gamma"])
+    lo = ck.f64(lo_t)
     hi = ck.f64(target.tensor(x, z, alpha=ex["alpha"], gamma=ex["gamma2"]))
-    tol = ck.tolerance(FOCAL.id, "self", x.dtype)
+    tol = ck.tolerance(FOCAL.id, "self", ck.judged_dtype(x.dtype, lo_t.dtype))
     bad = hi - lo > tol.atol + tol.rtol * np.abs(lo)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -461,11 +476,11 @@ def focal_finite_gradients(target: Target, ex: dict[str, Any]) -> None:
 def focal_gradient_matches_analytic(target: Target, ex: dict[str, Any]) -> None:
     """d FL / dx == alpha_t [(1-p_t)^g (p - z) + g BCE (1-p_t)^(g-1) p (1-p) (1 - 2z)]."""
     x, z = ex["logits"], ex["targets"]
-    _, g = _grad_wrt_logits(target, ex, **_focal_kwargs(ex))
+    out, g = _grad_wrt_logits(target, ex, **_focal_kwargs(ex))
     want = npo.sigmoid_focal_grad(_np(x), _np(z), ex["alpha"], ex["gamma"])
     # The second term is a product of BCE with a factor; both its parts carry rounding error.
-    scale = np.abs(npo.sigmoid_bce(_np(x), _np(z))) * ex["gamma"] * 1e-3 if x.dtype == torch.float32 else None
-    ck.assert_grad_close(g, want, spec=FOCAL.id, key="analytic", dtype=x.dtype, scale=scale, inputs=ex)
+    scale = np.abs(npo.sigmoid_bce(_np(x), _np(z))) * ex["gamma"] * 1e-3 if out.dtype != torch.float64 else None
+    ck.assert_grad_close(g, want, spec=FOCAL.id, key="analytic", dtype=ck.judged_dtype(x.dtype, out.dtype), scale=scale, inputs=ex)
 
 
 @FOCAL.property(
@@ -476,17 +491,7 @@ def focal_gradient_matches_analytic(target: Target, ex: dict[str, Any]) -> None:
 )
 def focal_gradcheck_float64(target: Target, ex: dict[str, Any]) -> None:
     """Autograd's d FL / dx matches central finite differences in float64 (torch.autograd.gradcheck)."""
-    x, z = ex["logits"], ex["targets"]
-    if x.numel() == 0:
-        return
-    tol = ck.tolerance(FOCAL.id, "gradcheck", torch.float64)
-    xr = x.clone().requires_grad_(True)
-    try:
-        torch.autograd.gradcheck(
-            lambda t: target.tensor(t, z, **_focal_kwargs(ex)), (xr,), eps=1e-6, atol=tol.atol, rtol=tol.rtol
-        )
-    except torch.autograd.gradcheck.GradcheckError as exc:
-        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+    _gradcheck(target, ex, FOCAL.id, **_focal_kwargs(ex))
 
 
 @FOCAL.property(
