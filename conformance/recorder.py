@@ -64,6 +64,15 @@ class Recorder:
     not_asked: dict[str, int] = field(default_factory=dict)
     asked: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_series(self, chart: str, label: str, x: list[float], y: list[float], **meta: Any) -> None:
+        """A curve for the report's plots (NaN/inf become None in the JSON)."""
+
+        def clean(v: float) -> float | None:
+            return v if v == v and abs(v) != float("inf") else None
+
+        self.series.append({"chart": chart, "label": label, "x": [clean(float(a)) for a in x], "y": [clean(float(b)) for b in y], **meta})
 
     def start_example(self, example: dict[str, Any] | None) -> None:
         self.examples += 1

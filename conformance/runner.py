@@ -44,6 +44,7 @@ class Outcome:
     exception: str | None = None
     deviation: str | None = None
     notes: list[str] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -141,6 +142,7 @@ def run_property(
             k: {"asked": rec.asked.get(k, 0), "not_asked": rec.not_asked.get(k, 0)} for k in sorted(rec.asked)
         }
         out.notes = list(rec.notes)
+        out.series = list(rec.series)
     return out
 
 

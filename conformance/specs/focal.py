@@ -601,3 +601,71 @@ def weighted_inputs_not_modified(target: Target, ex: dict[str, Any]) -> None:
     check_not_modified(
         target, [ex["logits"], ex["targets"], ex["weights"]], _focal_kwargs(ex), ["logits", "targets", "weights"]
     )
+
+
+# ---------------------------------------------------------------------------
+# Error profiles: fixed logit grids, recorded for the report's plots
+# ---------------------------------------------------------------------------
+
+_GRID = np.concatenate([-np.logspace(4, -3, 57), [0.0], np.logspace(-3, 4, 57)])
+_CURVE = np.concatenate([-np.logspace(4, 0, 33), np.linspace(-0.9, 0.9, 7), np.logspace(0, 4, 33)])
+_PROFILE_TARGETS = (0.0, 1.0, 0.3)
+
+
+def _error_profile(target: Target, spec_id: str, kwargs: dict[str, Any], exact_fn: Any, grad_kwargs: dict[str, Any]) -> None:
+    from conformance import recorder
+
+    rec = recorder.current()
+    failures: list[str] = []
+    for dtype in (torch.float32, torch.float64):
+        x = torch.tensor(_GRID, dtype=dtype)
+        for zv in _PROFILE_TARGETS:
+            z = torch.full_like(x, zv)
+            out = target.tensor(x, z, **kwargs)
+            want = exact_fn(_np(x), _np(z))
+            got = ck.f64(out) if out.shape == x.shape else np.full(x.shape, np.nan)
+            spacing = np.spacing(np.abs(want).astype(hh.NP_DTYPE[dtype])).astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ulp = np.abs(got - want) / spacing
+            if rec is not None:
+                rec.add_series(f"{spec_id}: error in ULP vs logit ({str(dtype)[6:]}, z={zv})", "", _np(x).tolist(), ulp.tolist(),
+                               xscale="symlog", yscale="log", xlabel="logit x", ylabel="|f - exact| / ulp")
+            ex = {"logits": x, "targets": z, **kwargs}
+            try:
+                ck.assert_close(out, want, spec=spec_id, key="exact", dtype=dtype, scale=_stable_scale(ex, kwargs.get("gamma", 0.0)), inputs=ex)
+            except AssertionError as exc:
+                failures.append(f"[{dtype}, z={zv}] {exc}")
+    # Loss and gradient curves at the extremes (float32, the dtype people train in).
+    for zv in (0.0, 1.0):
+        x = torch.tensor(_CURVE, dtype=torch.float32, requires_grad=True)
+        z = torch.full_like(x, zv).detach()
+        out = target.tensor(x, z, **grad_kwargs)
+        if rec is not None and out.shape == x.shape:
+            rec.add_series(f"{spec_id}: loss vs logit (float32, z={zv})", "", _CURVE.tolist(), ck.f64(out).tolist(),
+                           xscale="symlog", yscale="symlog", xlabel="logit x", ylabel="loss")
+            try:
+                g = ck.input_grad(out, x)
+                rec.add_series(f"{spec_id}: gradient vs logit (float32, z={zv}, {grad_kwargs or 'defaults'})", "", _CURVE.tolist(),
+                               ck.f64(g).tolist(), xscale="symlog", yscale="linear", xlabel="logit x", ylabel="d loss / dx")
+            except AssertionError:
+                pass
+    if failures:
+        raise AssertionError("; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else ""))
+
+
+@BCE.property(Category.ORACLE, requires=("mpmath",))
+def error_profile(target: Target, ex: dict[str, Any]) -> None:
+    """On a logit grid 0, +-1e-3..1e4 with z in {0, 1, 0.3}, float32 and float64: BCE equals the exact value (curves are plotted)."""
+    from oracles import exact
+
+    _error_profile(target, BCE.id, {}, exact.sigmoid_bce, {})
+
+
+@FOCAL.property(Category.ORACLE, requires=("mpmath",), name="error_profile")
+def focal_error_profile(target: Target, ex: dict[str, Any]) -> None:
+    """On a logit grid 0, +-1e-3..1e4 with z in {0, 1, 0.3}, float32 and float64: FL(alpha=0.25, gamma=2) equals the exact value (curves plotted)."""
+    from oracles import exact
+
+    _error_profile(
+        target, FOCAL.id, {"alpha": 0.25, "gamma": 2.0}, lambda a, b: exact.sigmoid_focal(a, b, 0.25, 2.0), {"alpha": 0.25, "gamma": 0.5}
+    )

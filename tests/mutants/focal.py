@@ -195,7 +195,8 @@ B, F_, W = "sigmoid_bce", "sigmoid_focal", "weighted_sigmoid_focal"
 
 MUTANTS = [
     Mutant("naive_softplus", B, bce_naive_softplus, "log(1 + exp(x)) overflows for large logits",
-           ("agrees_with_numpy", "agrees_with_exact", "agrees_with_tensorflow", "finite_gradients", "label_flip_symmetry")),
+           ("agrees_with_numpy", "agrees_with_exact", "agrees_with_tensorflow", "finite_gradients", "label_flip_symmetry",
+            "error_profile")),
     Mutant("tf_formula_autograd", B, bce_tf_formula, "autograd through max(x,0) and |x| is wrong at x == 0",
            ("gradient_matches_analytic", "gradcheck_float64")),
     Mutant("clipped_probs", B, bce_clipped_probs, "probabilities clipped to [1e-7, 1-1e-7] cap the loss at 16.1",
@@ -228,7 +229,7 @@ MUTANTS = [
     Mutant("gamma_ignored_without_alpha", F_, focal_gamma_ignored_when_alpha_none, "alpha=None branch drops the focal factor",
            ("agrees_with_numpy",)),
     Mutant("epsilon_in_factor", F_, focal_gamma_floor, "(1.000001 - p_t) ** gamma exceeds 1 when p_t < 1e-6",
-           ("agrees_with_numpy", "agrees_with_exact", "nonincreasing_in_gamma", "bounded_by_weighted_bce")),
+           ("agrees_with_numpy", "agrees_with_exact", "nonincreasing_in_gamma", "bounded_by_weighted_bce", "error_profile")),
     Mutant("gamma0_shortcut", F_, focal_gamma0_shortcut, "gamma == 0 short-cut returns plain BCE, dropping alpha",
            ("gamma0_alpha_half_is_half_bce", "agrees_with_numpy")),
     Mutant("mean_reduced", F_, focal_mean_reduced, "reduces to the mean by default instead of elementwise",
