@@ -80,6 +80,21 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
         reason="seed 004 prints its table to 4 decimal places: agreement to half a unit "
         "in the last printed digit",
     ),
+    ("*", "device"): Tol(
+        rtol=2e-5,
+        atol=1e-6,
+        reason="another device's kernels (vectorised exp/log, fused ops) round differently; a few float32 ulp",
+    ),
+    ("*", "compile"): Tol(
+        rtol=2e-5,
+        atol=1e-6,
+        reason="torch.compile fuses and reorders operations; a few float32 ulp",
+    ),
+    ("*", "low_precision"): Tol(
+        rtol=4e-3,
+        atol=2e-3,
+        reason="float16 keeps 11 significant bits and bfloat16 8; the default of the dtype applies when looser",
+    ),
     ("*", "gradcheck"): Tol(
         rtol=1e-3,
         atol=1e-5,

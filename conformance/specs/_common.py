@@ -51,3 +51,91 @@ def check_deterministic(call: Callable[[], torch.Tensor]) -> None:
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
         raise AssertionError(f"the target returned {type(a).__name__}, but should return a torch.Tensor")
     ck.assert_identical(a.detach(), b.detach(), what="second call's output versus the first's")
+
+
+# ---------------------------------------------------------------------------
+# Device and dtype agreement (category "device"), registered per spec
+# ---------------------------------------------------------------------------
+
+
+def _map_tensors(ex: dict[str, Any], keys: Sequence[str], fn: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, Any]:
+    return {k: (fn(v) if k in keys and isinstance(v, torch.Tensor) else v) for k, v in ex.items()}
+
+
+def register_device_properties(
+    spec: Any,
+    *,
+    strategy: Any,
+    call: Callable[[Target, dict[str, Any]], torch.Tensor],
+    float_keys: Sequence[str],
+    tensor_keys: Sequence[str] | None = None,
+    scale: Callable[[dict[str, Any]], Any] | None = None,
+) -> None:
+    """Add ``cuda_matches_cpu``, ``mps_matches_cpu``, ``low_precision_matches_float32`` and
+    ``compiled_matches_eager`` to ``spec``.
+
+    ``call(target, example)`` evaluates the target on an example; ``float_keys`` name
+    the floating tensors to cast, ``tensor_keys`` (default: the float keys) every
+    tensor to move between devices.
+    """
+    from conformance.spec import Category, SkipProperty
+
+    moved = tuple(tensor_keys or float_keys)
+
+    def _device_check(target: Target, ex: dict[str, Any], device: str) -> None:
+        cpu = call(target, ex)
+        dev_ex = _map_tensors(ex, moved, lambda t: t.to(device))
+        out = call(target, dev_ex)
+        if out.device.type != device:
+            raise AssertionError(f"out.device={out.device}, but should be {device} (the inputs' device)")
+        ck.assert_close(out.cpu(), ck.f64(cpu), spec=spec.id, key="device", dtype=cpu.dtype,
+                        scale=None if scale is None else scale(ex), inputs=ex)
+
+    def cuda_matches_cpu(target: Target, ex: dict[str, Any]) -> None:
+        _device_check(target, ex, "cuda")
+
+    cuda_matches_cpu.__doc__ = "On CUDA the output stays on the device and equals the CPU output within the dtype's tolerance."
+    spec.property(Category.DEVICE, strategy=strategy, requires=("cuda",), name="cuda_matches_cpu")(cuda_matches_cpu)
+
+    def mps_matches_cpu(target: Target, ex: dict[str, Any]) -> None:
+        _device_check(target, _map_tensors(ex, float_keys, lambda t: t.float()), "mps")
+
+    mps_matches_cpu.__doc__ = "On Apple MPS (float32) the output stays on the device and equals the CPU output."
+    spec.property(Category.DEVICE, strategy=strategy, requires=("mps",), name="mps_matches_cpu")(mps_matches_cpu)
+
+    def low_precision_matches_float32(target: Target, ex: dict[str, Any]) -> None:
+        for dt in (torch.float16, torch.bfloat16):
+            low = _map_tensors(ex, float_keys, lambda t: t.to(dt))
+            # The float32 reference sees the same (rounded) inputs as the low-precision call.
+            up = _map_tensors(low, float_keys, lambda t: t.to(torch.float32))
+            want = call(target, up)
+            got = call(target, low)
+            if got.dtype != dt:
+                raise AssertionError(f"out.dtype={got.dtype}, but should be {dt} (the input's dtype)")
+            ck.assert_close(got, ck.f64(want.to(dt)), spec=spec.id, key="low_precision", dtype=dt,
+                            scale=None if scale is None else scale(up), inputs=low, what=f"out ({dt})")
+
+    low_precision_matches_float32.__doc__ = (
+        "float16 and bfloat16 inputs give outputs of that dtype equal to the float32 result on the same "
+        "rounded inputs, within the dtype's tolerance."
+    )
+    spec.property(Category.DEVICE, strategy=strategy, name="low_precision_matches_float32")(low_precision_matches_float32)
+
+    def compiled_matches_eager(target: Target, ex: dict[str, Any]) -> None:
+        fn = target.fn
+        if fn is None:
+            raise SkipProperty("target is not loaded")
+        try:
+            compiled = torch.compile(fn, dynamic=True)
+        except Exception as exc:  # noqa: BLE001 - an uncompilable target is an outcome
+            raise AssertionError(f"torch.compile({target.name}) raised {type(exc).__name__}: {exc}") from None
+        eager = call(target, ex)
+        ctarget = Target(name=f"compiled:{target.name}", spec_id=target.spec_id, fn=compiled, source=target.source)
+        out = call(ctarget, ex)
+        ck.assert_close(out, ck.f64(eager), spec=spec.id, key="compile", dtype=eager.dtype,
+                        scale=None if scale is None else scale(ex), inputs=ex)
+
+    compiled_matches_eager.__doc__ = "torch.compile(target) gives the eager output within tolerance (thorough profile only)."
+    spec.property(
+        Category.DEVICE, strategy=strategy, profiles=("thorough",), examples_factor=0.05, name="compiled_matches_eager"
+    )(compiled_matches_eager)

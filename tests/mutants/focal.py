@@ -191,12 +191,42 @@ def weighted_naive_pow(logits, targets, weights, *, alpha=0.25, gamma=2.0):  # t
     return focal_torchvision_style(logits, targets, alpha=alpha, gamma=gamma) * weights.unsqueeze(-1)
 
 
+def bce_cpu_constant(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # A helper tensor built without device=: fine on the CPU, a device mismatch on CUDA/MPS.
+    one = torch.ones(logits.shape, dtype=logits.dtype)
+    return ref.sigmoid_bce(logits, targets) * one
+
+
+def focal_cpu_constant(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    one = torch.ones(logits.shape, dtype=logits.dtype)
+    return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma) * one
+
+
+def weighted_cpu_constant(logits, targets, weights, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    one = torch.ones(logits.shape, dtype=logits.dtype)
+    return ref.weighted_sigmoid_focal(logits, targets, weights, alpha=alpha, gamma=gamma) * one
+
+
+def weighted_dropout(logits, targets, weights, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    return ref.weighted_sigmoid_focal(F.dropout(logits, p=0.2, training=True), targets, weights, alpha=alpha, gamma=gamma)
+
+
+def weighted_returns_float32(logits, targets, weights, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    return ref.weighted_sigmoid_focal(logits, targets, weights, alpha=alpha, gamma=gamma).float()
+
+
+def focal_broadcasts_targets(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    return ref.sigmoid_focal(*torch.broadcast_tensors(logits, targets), alpha=alpha, gamma=gamma)
+
+
 B, F_, W = "sigmoid_bce", "sigmoid_focal", "weighted_sigmoid_focal"
+_DEVICE = ("cuda_matches_cpu", "mps_matches_cpu")
 
 MUTANTS = [
     Mutant("naive_softplus", B, bce_naive_softplus, "log(1 + exp(x)) overflows for large logits",
            ("agrees_with_numpy", "agrees_with_exact", "agrees_with_tensorflow", "finite_gradients", "label_flip_symmetry",
-            "error_profile")),
+            "error_profile", "low_precision_matches_float32")),
+    Mutant("cpu_constant", B, bce_cpu_constant, "builds a tensor on the CPU whatever the input's device", _DEVICE),
     Mutant("tf_formula_autograd", B, bce_tf_formula, "autograd through max(x,0) and |x| is wrong at x == 0",
            ("gradient_matches_analytic", "gradcheck_float64")),
     Mutant("clipped_probs", B, bce_clipped_probs, "probabilities clipped to [1e-7, 1-1e-7] cap the loss at 16.1",
@@ -207,7 +237,8 @@ MUTANTS = [
            ("inputs_not_modified",)),
     Mutant("broadcasts_targets", B, bce_broadcasts_targets, "silently broadcasts mismatched targets",
            ("rejects_shape_mismatch",)),
-    Mutant("dropout_left_on", B, bce_dropout_left_on, "dropout in training mode makes it random", ("deterministic",)),
+    Mutant("dropout_left_on", B, bce_dropout_left_on, "dropout in training mode makes it random",
+           ("deterministic", "compiled_matches_eager")),
     Mutant("alpha_wrong_class", F_, focal_alpha_wrong_class, "alpha weights the negatives",
            ("agrees_with_numpy", "agrees_with_exact", "agrees_with_keras", "seed_004_worked_table")),
     Mutant("naive_pow_gradient", F_, focal_torchvision_style, "0 ** (gamma - 1) * 0 = nan in the gradient for gamma < 1",
@@ -235,10 +266,12 @@ MUTANTS = [
     Mutant("mean_reduced", F_, focal_mean_reduced, "reduces to the mean by default instead of elementwise",
            ("output_dtype_and_shape", "agrees_with_numpy")),
     Mutant("one_sided_clamp", F_, focal_one_sided_clamp, "clamps p before log(p) but not 1 - p before log(1 - p)",
-           ("label_flip_symmetry", "agrees_with_numpy")),
-    Mutant("dropout_left_on", F_, focal_dropout, "dropout in training mode makes it random", ("deterministic",)),
-    Mutant("broadcasts_targets", F_, lambda logits, targets, *, alpha=0.25, gamma=2.0: ref.sigmoid_focal(*torch.broadcast_tensors(logits, targets), alpha=alpha, gamma=gamma),
-           "silently broadcasts mismatched targets", ("rejects_shape_mismatch",)),
+           ("label_flip_symmetry", "agrees_with_numpy", "low_precision_matches_float32")),
+    Mutant("dropout_left_on", F_, focal_dropout, "dropout in training mode makes it random",
+           ("deterministic", "compiled_matches_eager")),
+    Mutant("cpu_constant", F_, focal_cpu_constant, "builds a tensor on the CPU whatever the input's device", _DEVICE),
+    Mutant("broadcasts_targets", F_, focal_broadcasts_targets, "silently broadcasts mismatched targets",
+           ("rejects_shape_mismatch",)),
     Mutant("normalised_weights", W, weighted_normalised, "normalises the anchor weights by their sum",
            ("agrees_with_numpy", "anchor_weight_broadcast", "linear_in_weights")),
     Mutant("squared_weights", W, weighted_squared, "anchor weight applied twice", ("agrees_with_numpy", "linear_in_weights")),
@@ -246,6 +279,8 @@ MUTANTS = [
            ("agrees_with_numpy", "anchor_weight_broadcast")),
     Mutant("mutates_weights", W, weighted_mutates_weights, "reshapes the caller's weights in place", ("inputs_not_modified",)),
     Mutant("naive_pow_gradient", W, weighted_naive_pow, "0 ** (gamma - 1) * 0 = nan in the gradient", ("finite_gradients",)),
-    Mutant("returns_float32", W, lambda logits, targets, weights, *, alpha=0.25, gamma=2.0: ref.weighted_sigmoid_focal(logits, targets, weights, alpha=alpha, gamma=gamma).float(),
-           "returns float32 for float64 input", ("output_dtype_and_shape",)),
+    Mutant("returns_float32", W, weighted_returns_float32, "returns float32 whatever the input dtype",
+           ("output_dtype_and_shape", "low_precision_matches_float32")),
+    Mutant("dropout_left_on", W, weighted_dropout, "dropout in training mode makes it random", ("compiled_matches_eager",)),
+    Mutant("cpu_constant", W, weighted_cpu_constant, "builds a tensor on the CPU whatever the input's device", _DEVICE),
 ]
