@@ -171,6 +171,8 @@ def _execute(
         rec.start_example(example)
         prop.check(target, example)
 
+    for ex in reversed(prop.examples):
+        inner = hypothesis.example(ex)(inner)
     test = hypothesis.given(prop.strategy)(inner)
     digest = f"{prop.id}[{target.name}]".encode()
     test.hypothesis.inner_test._hypothesis_internal_add_digest = digest  # type: ignore[attr-defined]

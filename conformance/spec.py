@@ -97,6 +97,7 @@ class Property:
     requires: tuple[str, ...] = ()
     examples_factor: float = 1.0
     profiles: tuple[str, ...] = ()  # empty: every profile
+    examples: tuple[Example, ...] = ()  # explicit corner cases, always run first
 
     @property
     def id(self) -> str:
@@ -127,6 +128,7 @@ class Spec:
         examples_factor: float = 1.0,
         profiles: tuple[str, ...] = (),
         name: str | None = None,
+        examples: tuple[Example, ...] = (),
     ) -> Callable[[Check], Check]:
         """Register the decorated ``check(target, example)`` as a property of this spec."""
 
@@ -146,6 +148,7 @@ class Spec:
                 requires=requires,
                 examples_factor=examples_factor,
                 profiles=profiles,
+                examples=tuple(examples),
             )
             return fn
 

@@ -466,7 +466,18 @@ def focal_output_dtype_and_shape(target: Target, ex: dict[str, Any]) -> None:
     ck.assert_shape_dtype(target(x, ex["targets"], **_focal_kwargs(ex)), shape=x.shape, dtype=x.dtype)
 
 
-@FOCAL.property(Category.GRADIENT, strategy=pairs(focal=True), name="finite_gradients")
+def _saturated_examples() -> tuple[dict[str, Any], ...]:
+    """Saturated logits in float32, where naive powers and overflowing backward passes break."""
+    out = []
+    for xv in (-3e38, -1e38, -100.0, -18.0, 18.0, 100.0, 1e38, 3e38):
+        for zv in (0.0, 1.0):
+            for g in (0.25, 2.0, 3.0):
+                out.append({"logits": torch.tensor([xv], dtype=torch.float32),
+                            "targets": torch.tensor([zv], dtype=torch.float32), "alpha": None, "gamma": g})
+    return tuple(out)
+
+
+@FOCAL.property(Category.GRADIENT, strategy=pairs(focal=True), name="finite_gradients", examples=_saturated_examples())
 def focal_finite_gradients(target: Target, ex: dict[str, Any]) -> None:
     """d FL / dx is finite for every finite x, z in [0, 1], gamma >= 0 (gamma in (0, 1) included)."""
     _, g = _grad_wrt_logits(target, ex, **_focal_kwargs(ex))
