@@ -70,6 +70,95 @@ ADAPTERS: list[Adapter] = [
         ),
         {"function": "torch.nn.functional.binary_cross_entropy_with_logits", "reduction": "none"},
     ),
+    Adapter(
+        "torch",
+        "smooth_l1",
+        "torch",
+        _src(
+            """
+            import torch.nn.functional as F
+            def impl(input, target, *, beta=1.0):
+                return F.smooth_l1_loss(input, target, beta=beta, reduction="none")
+            """
+        ),
+        {"function": "torch.nn.functional.smooth_l1_loss", "beta": "passed through (torch keeps the quadratic part for 0 < beta < 1e-5)", "reduction": "none"},
+    ),
+    Adapter(
+        "torch-huber",
+        "smooth_l1",
+        "torch",
+        _src(
+            """
+            import torch.nn.functional as F
+            def impl(input, target, *, beta=1.0):
+                if beta == 0:
+                    return F.l1_loss(input, target, reduction="none")
+                return F.huber_loss(input, target, delta=beta, reduction="none") / beta
+            """
+        ),
+        {"function": "torch.nn.functional.huber_loss", "beta": "huber(delta=beta) / beta; beta == 0 -> l1_loss", "reduction": "none"},
+    ),
+    Adapter(
+        "torch",
+        "l1",
+        "torch",
+        _src(
+            """
+            import torch.nn.functional as F
+            def impl(input, target):
+                return F.l1_loss(input, target, reduction="none")
+            """
+        ),
+        {"function": "torch.nn.functional.l1_loss", "reduction": "none"},
+    ),
+    Adapter(
+        "torch",
+        "mse",
+        "torch",
+        _src(
+            """
+            import torch.nn.functional as F
+            def impl(input, target):
+                return F.mse_loss(input, target, reduction="none")
+            """
+        ),
+        {"function": "torch.nn.functional.mse_loss", "reduction": "none"},
+    ),
+    Adapter(
+        "fvcore",
+        "smooth_l1",
+        "fvcore",
+        _src(
+            """
+            from fvcore.nn import smooth_l1_loss
+            def impl(input, target, *, beta=1.0):
+                return smooth_l1_loss(input, target, beta, reduction="none")
+            """
+        ),
+        {"function": "fvcore.nn.smooth_l1_loss", "beta": "beta < 1e-5 is L1 (same convention)", "reduction": "none"},
+    ),
+    Adapter(
+        "keras",
+        "smooth_l1",
+        "keras",
+        _src(
+            """
+            import numpy as np
+            import torch
+            from oracles.tf import keras
+            def impl(input, target, *, beta=1.0):
+                k = keras()
+                x = input.detach().cpu().numpy()
+                y = target.detach().cpu().numpy()
+                if x.shape == y.shape:
+                    x, y = x.reshape(-1, 1), y.reshape(-1, 1)
+                out = np.asarray(k.losses.Huber(delta=beta, reduction=None)(y, x)) if x.size else np.zeros((0,), np.float32)
+                return torch.from_numpy(np.array(out) / np.float32(beta)).reshape(input.shape)
+            """
+        ),
+        {"function": "keras.losses.Huber(delta=beta, reduction=None) / beta", "compute dtype": "float32", "autograd": "none",
+         "beta": "Huber has no L1 limit: beta = 0 divides by 0"},
+    ),
     # --- torchvision ------------------------------------------------------------
     Adapter(
         "torchvision",

@@ -24,7 +24,7 @@ DEFAULT_PATH = Path(__file__).with_name("known_deviations.toml")
 class Deviation:
     target: str
     spec: str
-    property: str  # a name or an fnmatch pattern ("*" for every property)
+    property: str  # a name or an fnmatch pattern; the TOML may give a list of them
     reason: str
     source: str = ""
 
@@ -53,7 +53,8 @@ def load_deviations(paths: list[str | Path] | None = None) -> list[Deviation]:
             missing = [k for k in ("target", "spec", "property", "reason") if not entry.get(k)]
             if missing:
                 raise ValueError(f"{f}: deviation #{i + 1} lacks {', '.join(missing)}; each needs target, spec, property, reason")
-            out.append(Deviation(entry["target"], entry["spec"], entry["property"], entry["reason"].strip(), str(f)))
+            props = entry["property"] if isinstance(entry["property"], list) else [entry["property"]]
+            out.extend(Deviation(entry["target"], entry["spec"], p, entry["reason"].strip(), str(f)) for p in props)
     return out
 
 
