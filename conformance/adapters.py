@@ -159,6 +159,65 @@ ADAPTERS: list[Adapter] = [
         {"function": "keras.losses.Huber(delta=beta, reduction=None) / beta", "compute dtype": "float32", "autograd": "none",
          "beta": "Huber has no L1 limit: beta = 0 divides by 0"},
     ),
+    Adapter(
+        "torch",
+        "softmax_cross_entropy",
+        "torch",
+        _src(
+            """
+            import torch.nn.functional as F
+            def impl(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+                return F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index,
+                                       label_smoothing=label_smoothing, reduction=reduction)
+            """
+        ),
+        {"function": "torch.nn.functional.cross_entropy", "reduction": "passed through"},
+    ),
+    Adapter(
+        "torch",
+        "kl_div",
+        "torch",
+        _src(
+            """
+            import torch.nn.functional as F
+            def impl(input, target, *, reduction="mean", log_target=False):
+                return F.kl_div(input, target, reduction=reduction, log_target=log_target)
+            """
+        ),
+        {"function": "torch.nn.functional.kl_div", "reduction": "passed through"},
+    ),
+    Adapter(
+        "kornia",
+        "softmax_focal",
+        "kornia",
+        _src(
+            """
+            from kornia.losses import focal_loss
+            def impl(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
+                out = focal_loss(logits, target, alpha=None, gamma=gamma, reduction=reduction, weight=alpha)
+                # kornia's 'none' keeps the class axis (zero off the target class): per sample is its sum.
+                return out.sum(1) if reduction == "none" and out.dim() == 2 else out
+            """
+        ),
+        {"function": "kornia.losses.focal_loss", "alpha": "per-class weights passed as weight=; kornia's scalar alpha unused",
+         "reduction": "library's own; 'none' summed over the class axis"},
+    ),
+    Adapter(
+        "monai",
+        "softmax_focal",
+        "monai",
+        _src(
+            """
+            from monai.losses import FocalLoss
+            def impl(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
+                loss = FocalLoss(gamma=gamma, alpha=alpha, reduction=reduction, use_softmax=True, to_onehot_y=True)
+                out = loss(logits, target.unsqueeze(1))
+                return out.sum(1) if reduction == "none" and out.dim() == 2 else out
+            """
+        ),
+        {"function": "monai.losses.FocalLoss(use_softmax=True, to_onehot_y=True)", "alpha": "per-class tensor",
+         "reduction": "library's own; 'none' summed over the class axis"},
+    ),
     # --- torchvision ------------------------------------------------------------
     Adapter(
         "torchvision",
