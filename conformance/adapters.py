@@ -218,6 +218,19 @@ ADAPTERS: list[Adapter] = [
         {"function": "monai.losses.FocalLoss(use_softmax=True, to_onehot_y=True)", "alpha": "per-class tensor",
          "reduction": "library's own; 'none' summed over the class axis"},
     ),
+    Adapter(
+        "fvcore",
+        "giou_loss",
+        "fvcore",
+        _src(
+            """
+            from fvcore.nn import giou_loss
+            def impl(boxes1, boxes2, *, reduction="none", eps=1e-7):
+                return giou_loss(boxes1, boxes2, reduction=reduction, eps=eps)
+            """
+        ),
+        {"function": "fvcore.nn.giou_loss", "inverted boxes": "assert statements", "reduction": "passed through"},
+    ),
     # --- torchvision ------------------------------------------------------------
     Adapter(
         "torchvision",
@@ -232,6 +245,22 @@ ADAPTERS: list[Adapter] = [
         ),
         {"function": "torchvision.ops.sigmoid_focal_loss", "alpha": "alpha < 0 means no weighting (None -> -1)", "reduction": "none"},
     ),
+    *[
+        Adapter(
+            "torchvision",
+            sid,
+            "torchvision",
+            _src(
+                f"""
+                from torchvision.ops import {fn}
+                def impl(boxes1, boxes2, *, reduction="none", eps=1e-7):
+                    return {fn}(boxes1, boxes2, reduction=reduction, eps=eps)
+                """
+            ),
+            {"function": f"torchvision.ops.{fn}", "reduction": "passed through"},
+        )
+        for sid, fn in (("giou_loss", "generalized_box_iou_loss"), ("diou_loss", "distance_box_iou_loss"), ("ciou_loss", "complete_box_iou_loss"))
+    ],
     # --- fvcore -------------------------------------------------------------------
     Adapter(
         "fvcore",
