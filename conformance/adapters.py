@@ -231,6 +231,58 @@ ADAPTERS: list[Adapter] = [
         ),
         {"function": "fvcore.nn.giou_loss", "inverted boxes": "assert statements", "reduction": "passed through"},
     ),
+    Adapter(
+        "keras",
+        "softmax_focal",
+        "keras",
+        _src(
+            """
+            import numpy as np
+            import torch
+            from oracles.tf import keras
+            def impl(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
+                if alpha is not None:
+                    raise TypeError("keras CategoricalFocalCrossentropy takes a scalar alpha, not per-class weights")
+                k = keras()
+                loss = k.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=gamma, from_logits=True, reduction=None)
+                x = logits.detach().cpu().numpy()
+                y = np.eye(x.shape[1], dtype=x.dtype)[target.cpu().numpy()]
+                per = np.asarray(loss(y, x)) if x.shape[0] else np.zeros((0,), np.float32)
+                out = torch.from_numpy(np.array(per))
+                return out if reduction == "none" else (out.sum() if reduction == "sum" else out.mean())
+            """
+        ),
+        {"function": "keras.losses.CategoricalFocalCrossentropy(alpha=1, from_logits=True, reduction=None)",
+         "alpha": "None only (Keras' alpha is a scalar); per-class alpha raises", "compute dtype": "float32 with clipped probabilities",
+         "autograd": "none", "reduction": "per-sample values reduced by the adapter"},
+    ),
+    Adapter(
+        "keras",
+        "kl_div",
+        "keras",
+        _src(
+            """
+            import numpy as np
+            import torch
+            from oracles.tf import keras
+            def impl(input, target, *, reduction="mean", log_target=False):
+                k = keras()
+                p = target.detach().cpu().numpy()
+                p = np.exp(p) if log_target else p
+                q = np.exp(input.detach().cpu().numpy())
+                # Keras sums over the last axis: each element fed as its own row of length 1.
+                point = np.asarray(k.losses.KLDivergence(reduction=None)(p.reshape(-1, 1), q.reshape(-1, 1))) if p.size else np.zeros(0)
+                out = torch.from_numpy(np.array(point)).reshape(input.shape)
+                if reduction == "none":
+                    return out
+                if reduction == "sum":
+                    return out.sum()
+                return out.sum() / input.shape[0] if reduction == "batchmean" else out.mean()
+            """
+        ),
+        {"function": "keras.losses.KLDivergence(reduction=None)", "input": "probabilities (exp of the log-space input)",
+         "compute dtype": "float32, clips probabilities to [1e-7, 1]", "autograd": "none"},
+    ),
     # --- torchvision ------------------------------------------------------------
     Adapter(
         "torchvision",

@@ -85,6 +85,15 @@ def render(data: dict[str, Any]) -> str:
             if o["status"] == "xfailed" and o["message"]:
                 lines.append(f"  - observed: {_esc(o['message'][:400])}")
         lines.append("")
+    domains = [o for o in outcomes if any(v.get("not_asked") for v in (o.get("oracle_domain") or {}).values())]
+    if domains:
+        lines += ["## Oracles not asked", "", "Elements outside an oracle's trusted domain were not compared against it:", ""]
+        for o in domains:
+            for k, v in o["oracle_domain"].items():
+                if v.get("not_asked"):
+                    lines.append(f"- `{o['spec']}::{o['property']}` on `{_esc(o['target'])}`: {k} not asked for "
+                                 f"{v['not_asked']} of {v['asked'] + v['not_asked']} elements")
+        lines.append("")
     skipped = [o for o in outcomes if o["status"] == "skipped"]
     if skipped:
         lines += ["## Skipped", ""]
