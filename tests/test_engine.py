@@ -191,3 +191,20 @@ def test_reference_validation_errors_name_the_argument() -> None:
         sigmoid_focal(torch.zeros(3, dtype=torch.int64), x)
     with pytest.raises(ValueError, match="weights must have shape"):
         weighted_sigmoid_focal(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), torch.zeros(2, 4))
+
+
+def test_html_report_escapes_strings_from_targets() -> None:
+    from conformance import report, report_html
+
+    payload = "<script>alert(1)</script>"
+    outcome = {
+        "target": f"evil{payload}", "target_kind": "callable", "spec": "sigmoid_bce", "property": "agrees_with_numpy",
+        "category": "oracle", "status": "failed", "summary": "s", "message": f"out={payload}", "examples": 3,
+        "duration_s": 0.1, "accuracy": [], "oracle_domain": {}, "counterexample": payload, "repro": f"print('{payload}')",
+        "exception": None, "deviation": None, "notes": [], "series": [],
+    }
+    data = report.build(outcomes=[outcome], profile="ci", seed=None, targets=["x"], specs=[])
+    html = report_html.render(data)
+    assert payload not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    jsonschema.validate(data, SCHEMA)
