@@ -208,3 +208,23 @@ def test_html_report_escapes_strings_from_targets() -> None:
     assert payload not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     jsonschema.validate(data, SCHEMA)
+
+
+def _normalised(path: Path) -> dict:  # type: ignore[type-arg]
+    data = json.loads(path.read_text())
+    data.pop("generated_at")
+    data.pop("duration_s")
+    for o in data["outcomes"]:
+        o.pop("duration_s")
+    return data
+
+
+def test_same_profile_and_seed_give_the_same_report(tmp_path: Path) -> None:
+    args = ("run", "--target", "tests.fixtures.targets:alpha_swapped_focal", "--spec", "sigmoid_focal",
+            "-k", "agrees_with_numpy or label_flip or output_dtype", "--profile", "ci")
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert _run_cli(*args, "--report-dir", str(first), cwd=ROOT).returncode == 1
+    assert _run_cli(*args, "--report-dir", str(second), cwd=ROOT).returncode == 1
+    a, b = _normalised(first / "conformance.json"), _normalised(second / "conformance.json")
+    assert a == b
+    jsonschema.validate(json.loads((first / "conformance.json").read_text()), SCHEMA)
