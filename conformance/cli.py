@@ -64,6 +64,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         pytest_args += ["--conformance-seed", str(args.seed)]
     pytest_args += ["--report-dir", args.report_dir]
+    if args.example_timeout is not None:
+        pytest_args += ["--example-timeout", str(args.example_timeout)]
     for d in args.deviations or []:
         pytest_args += ["--deviations", d]
     if args.n is not None:
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--profile", choices=("dev", "ci", "thorough"), help="Hypothesis profile (default: ci under CI=true, else dev)")
     rp.add_argument("--seed", type=int, help="seed for the dev/thorough profiles")
     rp.add_argument("--report-dir", default="reports", help="directory for conformance.json/.md (default: reports)")
+    rp.add_argument("--example-timeout", type=float, help="per-call time limit for the target in seconds (default 60; 0 disables)")
     rp.add_argument("--deviations", action="append", help="extra known-deviations TOML file (repeatable)")
     rp.add_argument("-n", help="pytest-xdist workers (a number or 'auto')")
     rp.add_argument("-k", help="pytest -k expression to select properties")

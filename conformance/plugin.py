@@ -64,6 +64,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Hypothesis profile: dev (quick), ci (derandomised; default under CI=true), thorough.",
     )
     g.addoption("--conformance-seed", type=int, default=None, dest="conformance_seed", help="seed for the dev/thorough profiles")
+    g.addoption(
+        "--example-timeout",
+        type=float,
+        default=None,
+        dest="conformance_example_timeout",
+        help="per-call time limit for the target in seconds (default 60; 0 disables)",
+    )
     g.addoption("--report-dir", default=None, dest="conformance_report_dir", help="where reports go (default: reports)")
     g.addoption("--no-report", action="store_true", dest="conformance_no_report", help="do not write reports")
     g.addoption(
@@ -99,6 +106,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"category_{cat}: a conformance property of category {cat}")
     config.stash[_OUTCOMES_KEY] = []
     config.stash[_MUTANTS_KEY] = []
+    if config.getoption("conformance_example_timeout") is not None:
+        from conformance import targets
+
+        targets.EXAMPLE_TIMEOUT_S = float(config.getoption("conformance_example_timeout"))
     if _is_worker(config):
         seed = config.workerinput.get("conformance_seed")  # type: ignore[attr-defined]
         if seed is not None:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +39,14 @@ class TargetError(Exception):
     def __init__(self, target: str, exc: BaseException) -> None:
         super().__init__(f"{target} raised {type(exc).__name__}: {exc}")
         self.original = exc
+
+
+class TargetTimeout(Exception):
+    """The implementation under test did not return within the per-call time limit."""
+
+
+# Per-call wall-clock limit in seconds (0 disables); set by --example-timeout.
+EXAMPLE_TIMEOUT_S = float(os.environ.get("CONFORMANCE_EXAMPLE_TIMEOUT", "60"))
 
 
 class TargetLoadError(Exception):
@@ -71,6 +82,7 @@ class Target:
     load_error: str | None = None
     skip_reason: str | None = None  # e.g. the adapter's library is not installed
     repro_call: str | None = None  # how a repro snippet calls the library itself
+    hung: str | None = None  # set once a call exceeded the time limit; later calls fail at once
 
     @property
     def label(self) -> str:
@@ -82,13 +94,34 @@ class Target:
         rec = recorder.current()
         if rec is not None:
             rec.log_call(args, kwargs)
+        if self.hung is not None:
+            # Shrinking a hang would cost the full limit per attempt: fail fast instead.
+            raise TargetError(self.name, TargetTimeout(self.hung))
+        limit = EXAMPLE_TIMEOUT_S
+        # SIGALRM interrupts Python-level hangs in the main thread (pytest's, and each
+        # xdist worker's); a hang inside a C call is left to the worker's crash handling.
+        alarm = limit > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+        old_handler: Any = None
+        if alarm:
+            def _on_alarm(signum: int, frame: Any) -> None:
+                raise TargetTimeout(f"{self.name} did not return within {limit:g} s (per-call time limit, --example-timeout)")
+
+            old_handler = signal.signal(signal.SIGALRM, _on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, limit)
         try:
             return self.fn(*args, **kwargs)
+        except TargetTimeout as exc:
+            self.hung = str(exc)
+            raise TargetError(self.name, exc) from exc
         except (AssertionError, TargetError) as exc:
             # An assert inside the target is still the target's crash, not our claim.
             raise TargetError(self.name, exc) from exc
         except Exception as exc:  # noqa: BLE001 - any failure of foreign code is recorded
             raise TargetError(self.name, exc) from exc
+        finally:
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, old_handler)
 
     def tensor(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """Call and require a tensor result (the canonical signatures all return one)."""

@@ -228,3 +228,17 @@ def test_same_profile_and_seed_give_the_same_report(tmp_path: Path) -> None:
     a, b = _normalised(first / "conformance.json"), _normalised(second / "conformance.json")
     assert a == b
     jsonschema.validate(json.loads((first / "conformance.json").read_text()), SCHEMA)
+
+
+def test_a_hanging_target_is_an_error_outcome_and_the_run_completes(tmp_path: Path) -> None:
+    res = _run_cli("run", "--target", "tests.fixtures.targets:hangs", "--spec", "sigmoid_bce", "-k", "agrees_with_numpy",
+                   "--example-timeout", "0.5", "--report-dir", str(tmp_path), cwd=ROOT)
+    assert res.returncode == 1, res.stdout[-2000:]
+    (o,) = json.loads((tmp_path / "conformance.json").read_text())["outcomes"]
+    assert o["status"] == "error" and "did not return within 0.5 s" in o["message"]
+
+
+def test_a_target_returning_a_non_tensor_fails_with_a_clear_message() -> None:
+    (t,) = resolve_targets(["tests.fixtures.targets:returns_a_list"], ["sigmoid_bce"])
+    out = run_property(get_spec("sigmoid_bce").properties["agrees_with_numpy"], t, profile="ci")
+    assert out.status == "failed" and "returned list, but the canonical signature" in out.message
