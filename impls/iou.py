@@ -1,30 +1,60 @@
-"""IoU-family box losses on pairs of xyxy boxes (elementwise over matching rows)."""
+"""IoU-family box losses on pairs of xyxy boxes, elementwise over matching rows.
+
+``boxes1[..., i, :]`` is compared with ``boxes2[..., i, :]`` only (no pairwise matrix).
+
+Policies shared by every loss here:
+
+- **Inverted boxes** (``x2 < x1`` or ``y2 < y1`` anywhere) raise ``ValueError`` naming
+  the argument (``boxes1`` / ``boxes2``) and showing the first offending box. Their
+  "area" would be negative and the loss silently meaningless (often 0, or above 2).
+- **Degenerate boxes** (zero width or height, a point, two identical degenerate boxes)
+  are valid: ``eps`` in every denominator keeps value and gradient finite. Two identical
+  points have IoU 0 (0 / eps), so ``iou_loss`` is 1 there.
+- **Empty input**: ``"none"`` gives an empty tensor, ``"sum"`` 0 and ``"mean"`` 0 (not
+  nan), kept differentiable (``0 * sum``) as torchvision does for its box losses.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
-from impls._validate import check_choice, check_real, check_same_dtype, check_same_shape, check_tensor
+from impls._validate import check_real, check_reduction, check_same_dtype, check_same_shape, check_tensor
 
-__all__ = ["iou_loss", "giou_loss", "diou_loss", "ciou_loss"]
+__all__ = ["ciou_loss", "diou_loss", "giou_loss", "iou_loss"]
+
+
+class _Geometry(NamedTuple):
+    iou: torch.Tensor
+    union: torch.Tensor
+    enclose_w: torch.Tensor
+    enclose_h: torch.Tensor
+    w1: torch.Tensor
+    h1: torch.Tensor
+    w2: torch.Tensor
+    h2: torch.Tensor
+    centre_dist2: torch.Tensor
+
+
+def _check_boxes(name: str, b: torch.Tensor) -> None:
+    check_tensor(name, b)
+    if b.dim() == 0 or b.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape (..., 4) in (x1, y1, x2, y2) order, got {tuple(b.shape)}")
+    bad = (b[..., 2] < b[..., 0]) | (b[..., 3] < b[..., 1])
+    if bool(bad.any()):
+        row = b[bad][0].tolist()
+        raise ValueError(f"{name} must satisfy x2 >= x1 and y2 >= y1 (xyxy boxes), found inverted box {row}")
 
 
 def _check(boxes1: torch.Tensor, boxes2: torch.Tensor, reduction: str, eps: float) -> None:
-    for name, b in (("boxes1", boxes1), ("boxes2", boxes2)):
-        check_tensor(name, b)
-        if b.dim() == 0 or b.shape[-1] != 4:
-            raise ValueError(f"{name} must have shape (..., 4) in (x1, y1, x2, y2) order, got {tuple(b.shape)}")
-        # Policy for inverted boxes: a clear error, never a silent 0.
-        bad = (b[..., 2] < b[..., 0]) | (b[..., 3] < b[..., 1])
-        if bool(bad.any()):
-            row = b[bad][0].tolist()
-            raise ValueError(f"{name} must satisfy x2 >= x1 and y2 >= y1 (xyxy boxes), found {row}")
+    _check_boxes("boxes1", boxes1)
+    _check_boxes("boxes2", boxes2)
     check_same_shape("boxes1", boxes1, "boxes2", boxes2)
     check_same_dtype("boxes1", boxes1, "boxes2", boxes2)
-    check_choice("reduction", reduction, ("none", "mean", "sum"))
-    check_real("eps", eps, low=0.0, low_open=True)
+    check_reduction(reduction)
+    check_real("eps", eps, low=0.0, low_open=True, high=math.inf, high_open=True)
 
 
 def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -32,80 +62,147 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
         return loss
     if reduction == "sum":
         return loss.sum()
-    # An empty input's mean stays differentiable (0 * sum) instead of nan.
+    # An empty mean is 0 and stays attached to the graph, instead of nan (0 / 0).
     return loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
 
 
-def _parts(b1: torch.Tensor, b2: torch.Tensor, eps: float) -> dict[str, torch.Tensor]:
+def _geometry(b1: torch.Tensor, b2: torch.Tensor, eps: float) -> _Geometry:
     x1, y1, x2, y2 = b1.unbind(-1)
     u1, v1, u2, v2 = b2.unbind(-1)
-    area1 = (x2 - x1) * (y2 - y1)
-    area2 = (u2 - u1) * (v2 - v1)
-    iw = (torch.minimum(x2, u2) - torch.maximum(x1, u1)).clamp(min=0)
-    ih = (torch.minimum(y2, v2) - torch.maximum(y1, v1)).clamp(min=0)
-    inter = iw * ih
-    union = area1 + area2 - inter
-    iou = inter / (union + eps)
-    cw = torch.maximum(x2, u2) - torch.minimum(x1, u1)
-    ch = torch.maximum(y2, v2) - torch.minimum(y1, v1)
-    return {"iou": iou, "union": union, "cw": cw, "ch": ch,
-            "w1": x2 - x1, "h1": y2 - y1, "w2": u2 - u1, "h2": v2 - v1,
-            "dx": (x1 + x2 - u1 - u2) / 2, "dy": (y1 + y2 - v1 - v2) / 2}
+    w1, h1, w2, h2 = x2 - x1, y2 - y1, u2 - u1, v2 - v1
+    inter_w = (torch.minimum(x2, u2) - torch.maximum(x1, u1)).clamp(min=0)
+    inter_h = (torch.minimum(y2, v2) - torch.maximum(y1, v1)).clamp(min=0)
+    inter = inter_w * inter_h
+    union = w1 * h1 + w2 * h2 - inter
+    dx = (x1 + x2 - u1 - u2) / 2
+    dy = (y1 + y2 - v1 - v2) / 2
+    return _Geometry(
+        iou=inter / (union + eps),
+        union=union,
+        enclose_w=torch.maximum(x2, u2) - torch.minimum(x1, u1),
+        enclose_h=torch.maximum(y2, v2) - torch.minimum(y1, v1),
+        w1=w1,
+        h1=h1,
+        w2=w2,
+        h2=h2,
+        centre_dist2=dx * dx + dy * dy,
+    )
 
 
-def iou_loss(boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7) -> torch.Tensor:
-    """``1 - IoU`` per pair, ``IoU = inter / (union + eps)``.
+def iou_loss(
+    boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7
+) -> torch.Tensor:
+    """IoU loss ``1 - IoU`` per pair of boxes, ``IoU = inter / (union + eps)``.
+
+    Lies in [0, 1]; it is 1 (with zero gradient) for every pair that does not overlap.
 
     Args:
-        boxes1: (..., 4) xyxy boxes with x2 >= x1, y2 >= y1 (else ValueError).
-        boxes2: same shape and dtype.
-        reduction: "none" | "mean" | "sum" (an empty mean is 0).
-        eps: > 0, keeps degenerate boxes (zero area) finite in value and gradient.
+        boxes1: (..., 4) floating xyxy boxes, ``x2 >= x1`` and ``y2 >= y1`` (else ValueError).
+        boxes2: (..., 4) boxes of the same shape and dtype.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` (an empty mean is 0).
+        eps: finite, > 0; keeps degenerate (zero-area) pairs finite in value and gradient.
 
     Returns:
-        (...) loss per pair, or 0-d.
+        (...) loss per pair for ``"none"``, else a 0-d tensor; the boxes' dtype and device.
+
+    Raises:
+        ValueError: naming the argument with a bad type, dtype, shape, inverted box or value.
+
+    Reference: Yu et al., "UnitBox: An Advanced Object Detection Network", ACM MM 2016.
     """
     _check(boxes1, boxes2, reduction, eps)
-    return _reduce(1 - _parts(boxes1, boxes2, eps)["iou"], reduction)
+    g = _geometry(boxes1, boxes2, eps)
+    return _reduce(1 - g.iou, reduction)
 
 
-def giou_loss(boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7) -> torch.Tensor:
-    """``1 - GIoU``, ``GIoU = IoU - (C - union) / (C + eps)`` with C the enclosing box's area.
+def giou_loss(
+    boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7
+) -> torch.Tensor:
+    """Generalized IoU loss ``1 - GIoU``, ``GIoU = IoU - (C - union) / (C + eps)``.
+
+    ``C`` is the area of the smallest box enclosing both. Lies in [0, 2]; unlike the IoU
+    loss it keeps decreasing as disjoint boxes approach, and ``GIoU <= IoU``.
+
+    Args:
+        boxes1: (..., 4) floating xyxy boxes, ``x2 >= x1`` and ``y2 >= y1`` (else ValueError).
+        boxes2: (..., 4) boxes of the same shape and dtype.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` (an empty mean is 0).
+        eps: finite, > 0; keeps degenerate pairs finite in value and gradient.
+
+    Returns:
+        (...) loss per pair for ``"none"``, else a 0-d tensor; the boxes' dtype and device.
+
+    Raises:
+        ValueError: naming the argument with a bad type, dtype, shape, inverted box or value.
 
     Reference: Rezatofighi et al., "Generalized Intersection over Union", CVPR 2019.
     """
     _check(boxes1, boxes2, reduction, eps)
-    p = _parts(boxes1, boxes2, eps)
-    area_c = p["cw"] * p["ch"]
-    giou = p["iou"] - (area_c - p["union"]) / (area_c + eps)
+    g = _geometry(boxes1, boxes2, eps)
+    area_c = g.enclose_w * g.enclose_h
+    giou = g.iou - (area_c - g.union) / (area_c + eps)
     return _reduce(1 - giou, reduction)
 
 
-def diou_loss(boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7) -> torch.Tensor:
-    """``1 - IoU + rho^2 / (c^2 + eps)``: rho the centre distance, c the enclosing box's diagonal.
+def diou_loss(
+    boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7
+) -> torch.Tensor:
+    """Distance-IoU loss ``1 - IoU + rho^2 / (c^2 + eps)``.
 
-    Reference: Zheng et al., "Distance-IoU Loss", AAAI 2020.
+    ``rho`` is the distance between the boxes' centres, ``c`` the diagonal of the smallest
+    enclosing box. Lies in [0, 2).
+
+    Args:
+        boxes1: (..., 4) floating xyxy boxes, ``x2 >= x1`` and ``y2 >= y1`` (else ValueError).
+        boxes2: (..., 4) boxes of the same shape and dtype.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` (an empty mean is 0).
+        eps: finite, > 0; keeps degenerate pairs finite in value and gradient.
+
+    Returns:
+        (...) loss per pair for ``"none"``, else a 0-d tensor; the boxes' dtype and device.
+
+    Raises:
+        ValueError: naming the argument with a bad type, dtype, shape, inverted box or value.
+
+    Reference: Zheng et al., "Distance-IoU Loss: Faster and Better Learning for Bounding
+    Box Regression", AAAI 2020.
     """
     _check(boxes1, boxes2, reduction, eps)
-    p = _parts(boxes1, boxes2, eps)
-    c2 = p["cw"] ** 2 + p["ch"] ** 2
-    rho2 = p["dx"] ** 2 + p["dy"] ** 2
-    return _reduce(1 - p["iou"] + rho2 / (c2 + eps), reduction)
+    g = _geometry(boxes1, boxes2, eps)
+    c2 = g.enclose_w * g.enclose_w + g.enclose_h * g.enclose_h
+    return _reduce(1 - g.iou + g.centre_dist2 / (c2 + eps), reduction)
 
 
-def ciou_loss(boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7) -> torch.Tensor:
-    """DIoU loss plus ``alpha v``, ``v = 4/pi^2 (atan(w2/h2) - atan(w1/h1))^2``, ``alpha = v / (1 - IoU + v + eps)``.
+def ciou_loss(
+    boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7
+) -> torch.Tensor:
+    """Complete-IoU loss: the DIoU loss plus ``alpha * v``.
 
-    ``alpha`` is a weight, not differentiated (as in the paper's gradient analysis).
-    Aspect ratios use ``w / (h + eps)`` so zero-height boxes stay finite.
+    ``v = 4 / pi^2 (atan(w2 / (h2 + eps)) - atan(w1 / (h1 + eps)))^2`` measures the
+    aspect-ratio mismatch and ``alpha = v / (1 - IoU + v + eps)`` is its trade-off
+    weight, treated as a constant in the backward pass (the paper's gradient analysis;
+    torchvision does the same). ``+ eps`` in the ratios keeps zero-height boxes finite.
 
-    Reference: Zheng et al., "Distance-IoU Loss", AAAI 2020.
+    Args:
+        boxes1: (..., 4) floating xyxy boxes, ``x2 >= x1`` and ``y2 >= y1`` (else ValueError).
+        boxes2: (..., 4) boxes of the same shape and dtype.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"`` (an empty mean is 0).
+        eps: finite, > 0; keeps degenerate pairs finite in value and gradient.
+
+    Returns:
+        (...) loss per pair for ``"none"``, else a 0-d tensor; the boxes' dtype and device.
+
+    Raises:
+        ValueError: naming the argument with a bad type, dtype, shape, inverted box or value.
+
+    Reference: Zheng et al., "Distance-IoU Loss: Faster and Better Learning for Bounding
+    Box Regression", AAAI 2020.
     """
     _check(boxes1, boxes2, reduction, eps)
-    p = _parts(boxes1, boxes2, eps)
-    c2 = p["cw"] ** 2 + p["ch"] ** 2
-    rho2 = p["dx"] ** 2 + p["dy"] ** 2
-    v = (4 / math.pi**2) * (torch.atan(p["w2"] / (p["h2"] + eps)) - torch.atan(p["w1"] / (p["h1"] + eps))) ** 2
+    g = _geometry(boxes1, boxes2, eps)
+    c2 = g.enclose_w * g.enclose_w + g.enclose_h * g.enclose_h
+    dtheta = torch.atan(g.w2 / (g.h2 + eps)) - torch.atan(g.w1 / (g.h1 + eps))
+    v = (4 / math.pi**2) * dtheta * dtheta
     with torch.no_grad():
-        alpha = v / (1 - p["iou"] + v + eps)
-    return _reduce(1 - p["iou"] + rho2 / (c2 + eps) + alpha * v, reduction)
+        alpha = v / (1 - g.iou + v + eps)
+    return _reduce(1 - g.iou + g.centre_dist2 / (c2 + eps) + alpha * v, reduction)

@@ -1,50 +1,71 @@
-"""Elementwise regression losses: smooth L1 (OpenPCDet and torch forms), L1, MSE."""
+"""Elementwise regression losses: smooth L1 (torch and OpenPCDet forms), L1, MSE.
+
+Every function here is elementwise and never reduces: the caller (or a weighted
+form such as :func:`weighted_smooth_l1`) decides what the loss is averaged over.
+An empty input gives an empty output of the same shape.
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from impls._validate import check_real, check_same_dtype, check_same_shape, check_tensor
 
-__all__ = ["smooth_l1", "weighted_smooth_l1", "l1", "mse"]
+__all__ = ["L1_BETA", "l1", "mse", "smooth_l1", "weighted_smooth_l1"]
 
-L1_BETA = 1e-5  # below this beta, smooth L1 is plain L1 (OpenPCDet's convention)
+L1_BETA = 1e-5
+"""Below this ``beta`` smooth L1 is plain L1 (OpenPCDet's convention; torch only switches at beta == 0)."""
 
 
-def _pair(input: torch.Tensor, target: torch.Tensor) -> None:
+def _check_pair(input: torch.Tensor, target: torch.Tensor) -> None:
     check_tensor("input", input)
     check_tensor("target", target)
     check_same_shape("input", input, "target", target)
     check_same_dtype("input", input, "target", target)
 
 
+def _check_beta(beta: float) -> float:
+    # An infinite beta would make every element quadratic with a zero coefficient: a silent 0 loss.
+    return check_real("beta", beta, low=0.0, high=math.inf, high_open=True)
+
+
 def _smooth_l1_of(diff: torch.Tensor, beta: float) -> torch.Tensor:
     n = diff.abs()
     if beta < L1_BETA:
+        # 0.5 n^2 / beta with a vanishing beta only amplifies rounding; the limit is |d|.
         return n
-    # 0.5 n^2 / beta inside, n - beta/2 outside: value and first derivative continuous at n = beta.
+    # Both branches are finite everywhere, so torch.where's unused branch cannot leak nan into the gradient.
     return torch.where(n < beta, 0.5 * n * n / beta, n - 0.5 * beta)
 
 
 def smooth_l1(input: torch.Tensor, target: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
-    """Smooth L1 (Huber divided by beta), elementwise.
+    """Smooth L1 loss (Huber loss divided by ``beta``), elementwise.
 
-    ``0.5 d^2 / beta`` for ``|d| < beta``, else ``|d| - beta / 2``, with ``d = input - target``;
-    ``beta < 1e-5`` is plain L1 (avoids dividing by a vanishing beta).
+    With ``d = input - target``: ``0.5 d^2 / beta`` for ``|d| < beta``, else
+    ``|d| - beta / 2``. Value and first derivative are continuous at ``|d| = beta``
+    and ``|d loss / d input| <= 1``. ``beta < 1e-5`` (:data:`L1_BETA`) is plain L1,
+    as in OpenPCDet; torch's ``F.smooth_l1_loss`` switches to L1 only at ``beta == 0``,
+    so for ``0 < beta < 1e-5`` the two differ by at most ``beta / 2``.
 
     Args:
-        input: (*) float tensor.
+        input: (*) floating tensor.
         target: (*) tensor of the same shape and dtype.
-        beta: transition point, ``beta >= 0``.
+        beta: transition point, finite and ``>= 0``.
 
     Returns:
-        (*) loss per element, same dtype.
+        (*) loss per element, same dtype and device as ``input``.
+
+    Raises:
+        ValueError: on a non-tensor, a non-floating dtype, mismatched shapes or dtypes,
+            or a ``beta`` that is negative, infinite or nan.
 
     Reference: Girshick, "Fast R-CNN", ICCV 2015.
     """
-    _pair(input, target)
-    check_real("beta", beta, low=0.0)
-    return _smooth_l1_of(input - target, float(beta))
+    _check_pair(input, target)
+    b = _check_beta(beta)
+    return _smooth_l1_of(input - target, b)
 
 
 def weighted_smooth_l1(
@@ -55,53 +76,86 @@ def weighted_smooth_l1(
     beta: float = 1.0 / 9.0,
     code_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """OpenPCDet ``WeightedSmoothL1Loss``: code weights, anchor weights, NaN targets ignored.
+    """OpenPCDet ``WeightedSmoothL1Loss``: code-wise and anchor-wise weighted smooth L1.
 
-    NaN entries of ``target`` are replaced by the input (zero loss and zero gradient
-    there); ``code_weights`` (K,) multiply the difference before the smooth L1;
-    ``weights`` (B, A) multiply the loss of every code of an anchor.
+    ``loss[b, a, k] = weights[b, a] * smooth_l1(code_weights[k] * (input - target)[b, a, k]; beta)``.
+    A NaN in ``target`` means "no regression target": it is replaced by the input, so
+    that element has zero loss and zero gradient. Code weights scale the difference
+    *before* the smooth L1 (as OpenPCDet does), so they also move the quadratic/linear
+    transition; anchor weights scale the loss after it.
 
     Args:
-        input: (B, A, K) float tensor of encoded box predictions.
-        target: (B, A, K) regression targets, same dtype; NaN means "no target".
-        weights: (B, A) anchor-wise weights or None.
-        beta: smooth L1 transition (OpenPCDet default 1/9); ``< 1e-5`` is L1.
-        code_weights: (K,) per-code weights or None.
+        input: (B, A, K) floating tensor of encoded box predictions.
+        target: (B, A, K) regression targets, same dtype; NaN entries are ignored.
+        weights: (B, A) anchor weights (cast to ``input``'s dtype), or None for 1.
+        beta: smooth L1 transition, finite and ``>= 0`` (OpenPCDet default 1/9); ``< 1e-5`` is L1.
+        code_weights: (K,) per-code weights (cast to ``input``'s dtype and device), or None for 1.
 
     Returns:
-        (B, A, K) loss, never reduced.
+        (B, A, K) loss, never reduced; same dtype and device as ``input``.
 
-    Reference: OpenPCDet ``pcdet/utils/loss_utils.py``.
+    Raises:
+        ValueError: naming the argument whose type, dtype, rank or shape is wrong, or a bad ``beta``.
+
+    Reference: Shi et al., OpenPCDet ``pcdet/utils/loss_utils.py`` (after fvcore's smooth_l1_loss).
     """
     check_tensor("input", input, ndim=3)
     check_tensor("target", target, ndim=3)
     check_same_shape("input", input, "target", target)
     check_same_dtype("input", input, "target", target)
-    check_real("beta", beta, low=0.0)
-    target = torch.where(torch.isnan(target), input.detach(), target)
-    diff = input - target
+    b = _check_beta(beta)
     if code_weights is not None:
         check_tensor("code_weights", code_weights, ndim=1)
         if code_weights.shape[0] != input.shape[-1]:
-            raise ValueError(f"code_weights must have shape ({input.shape[-1]},), got {tuple(code_weights.shape)}")
-        diff = diff * code_weights.to(diff.dtype)
-    loss = _smooth_l1_of(diff, float(beta))
+            raise ValueError(
+                f"code_weights must have shape ({input.shape[-1]},) (one weight per code of input), "
+                f"got {tuple(code_weights.shape)}"
+            )
     if weights is not None:
         check_tensor("weights", weights, ndim=2)
         if tuple(weights.shape) != tuple(input.shape[:2]):
-            raise ValueError(f"weights must have shape {tuple(input.shape[:2])}, got {tuple(weights.shape)}")
-        loss = loss * weights.unsqueeze(-1)
+            raise ValueError(
+                f"weights must have shape {tuple(input.shape[:2])} (the input's (B, A)), got {tuple(weights.shape)}"
+            )
+    # Detached, so the ignored element is a constant 0 difference: no gradient path through it at all.
+    target = torch.where(torch.isnan(target), input.detach(), target)
+    diff = input - target
+    if code_weights is not None:
+        diff = diff * code_weights.to(dtype=input.dtype, device=input.device)
+    loss = _smooth_l1_of(diff, b)
+    if weights is not None:
+        loss = loss * weights.to(dtype=input.dtype).unsqueeze(-1)
     return loss
 
 
 def l1(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """|input - target| elementwise (same shape and dtype)."""
-    _pair(input, target)
+    """Absolute error ``|input - target|``, elementwise.
+
+    Args:
+        input: (*) floating tensor.
+        target: (*) tensor of the same shape and dtype.
+
+    Returns:
+        (*) loss per element, same dtype and device; the gradient at ``input == target`` is 0.
+
+    Reference: torch.nn.L1Loss (reduction='none').
+    """
+    _check_pair(input, target)
     return (input - target).abs()
 
 
 def mse(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(input - target)^2 elementwise (same shape and dtype)."""
-    _pair(input, target)
+    """Squared error ``(input - target)^2``, elementwise.
+
+    Args:
+        input: (*) floating tensor.
+        target: (*) tensor of the same shape and dtype.
+
+    Returns:
+        (*) loss per element, same dtype and device.
+
+    Reference: torch.nn.MSELoss (reduction='none').
+    """
+    _check_pair(input, target)
     d = input - target
     return d * d
