@@ -53,7 +53,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     import conformance.suite as suite_mod
 
-    pytest_args = [suite_mod.__file__, "-p", "no:cacheprovider", f"--rootdir={os.getcwd()}", "-q", "-rfE"]
+    # --assert=plain: checks raise their own AssertionErrors, so rewriting the imported
+    # plugins' modules (Hypothesis, the suite) only costs start-up time in every worker.
+    extra = list(args.pytest_args or [])
+    # With --tx gateways (other hosts, or popen//chdir=) xdist requires every local path
+    # argument to lie under an rsync root; naming the suite by module lets each host
+    # import it from its own installation instead.
+    gateways = any(a == "--tx" or a.startswith("--tx=") for a in extra)
+    suite = ["--pyargs", "conformance.suite"] if gateways else [suite_mod.__file__]
+    pytest_args = [*suite, "-p", "no:cacheprovider", "-p", "no:benchmark", "--assert=plain"]
+    pytest_args += [f"--rootdir={os.getcwd()}", "-q", "-rfE"]
     pytest_args += _plugin_args()
     for t in args.target or ["reference"]:
         pytest_args += ["--target", t]
@@ -66,13 +75,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     pytest_args += ["--report-dir", args.report_dir]
     if args.example_timeout is not None:
         pytest_args += ["--example-timeout", str(args.example_timeout)]
+    if args.hypothesis_db:
+        pytest_args += ["--hypothesis-db", args.hypothesis_db]
     for d in args.deviations or []:
         pytest_args += ["--deviations", d]
     if args.n is not None:
         pytest_args += ["-n", str(args.n)]
     if args.k:
         pytest_args += ["-k", args.k]
-    pytest_args += list(args.pytest_args or [])
+    pytest_args += extra
     code = int(pytest.main(pytest_args))
     # pytest: 0 all passed (known deviations included), 1 some property failed.
     return code
@@ -91,8 +102,19 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--seed", type=int, help="seed for the dev/thorough profiles")
     rp.add_argument("--report-dir", default="reports", help="directory for conformance.json/.md (default: reports)")
     rp.add_argument("--example-timeout", type=float, help="per-call time limit for the target in seconds (default 60; 0 disables)")
+    rp.add_argument(
+        "--hypothesis-db",
+        metavar="PATH|URL",
+        help="shared Hypothesis example database (directory or redis://host:port): counterexamples found "
+        "on any worker or host are replayed first by every run (see docs/scaling.md)",
+    )
     rp.add_argument("--deviations", action="append", help="extra known-deviations TOML file (repeatable)")
-    rp.add_argument("-n", help="pytest-xdist workers (a number or 'auto')")
+    rp.add_argument(
+        "-n",
+        help="pytest-xdist workers (a number or 'auto'). Without it the run is one process: a target that "
+        "kills its process (os._exit, a segfault) ends the run without a report; with -n 1 or more the "
+        "worker is replaced and the crash becomes an error outcome",
+    )
     rp.add_argument("-k", help="pytest -k expression to select properties")
     rp.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --")
     rp.set_defaults(func=_cmd_run)

@@ -6,14 +6,22 @@ and speed is measured by the benchmarks instead.
 
 from __future__ import annotations
 
+import functools
 import os
+import urllib.parse
+from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
-__all__ = ["PROFILES", "default_profile", "settings_for"]
+__all__ = ["PROFILES", "default_profile", "settings_for", "open_database", "redact_url"]
 
 _COMMON = dict(
     deadline=None,
+    # No Phase.explain: it re-runs a failing property dozens of times to annotate
+    # which arguments could vary, text the report does not show; dropping it makes
+    # a failing property cost a few examples after shrinking instead of ~80.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     report_multiple_bugs=False,
     print_blob=False,
@@ -34,13 +42,65 @@ def default_profile() -> str:
     return "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"
 
 
+@functools.cache
+def open_database(location: str) -> ExampleDatabase:
+    """The shared Hypothesis example database at ``location`` (one per process).
+
+    ``location`` is a directory path (created if missing; on a shared file system
+    every host sees it) or a ``redis://[:password@]host:port[/db]`` URL (needs the
+    ``redis`` client). Counterexamples saved there by any worker or host are
+    replayed first by every later run of the same property on the same target.
+    """
+    if not isinstance(location, str) or not location.strip():
+        raise ValueError(f"--hypothesis-db must be a directory path or a redis://host:port URL, got {location!r}")
+    scheme = urllib.parse.urlsplit(location).scheme
+    if scheme in ("redis", "rediss", "unix"):
+        try:
+            import redis
+            from hypothesis.extra.redis import RedisExampleDatabase
+        except ImportError as exc:
+            raise ValueError(
+                f"--hypothesis-db {redact_url(location)!r} needs the redis client (pip install redis): {exc}"
+            ) from None
+        return RedisExampleDatabase(redis.Redis.from_url(location))
+    if "://" in location:
+        raise ValueError(
+            f"--hypothesis-db {redact_url(location)!r}: the URL scheme must be redis, rediss or unix, "
+            "or give a directory path"
+        )
+    path = Path(location).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--hypothesis-db {location!r} exists and is not a directory")
+    return DirectoryBasedExampleDatabase(str(path))
+
+
+def redact_url(location: str | None) -> str | None:
+    """``location`` without a password, for reports and messages."""
+    if location is None or "://" not in location:
+        return location
+    parts = urllib.parse.urlsplit(location)
+    if parts.password is None:
+        return location
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def settings_for(profile: str, *, factor: float = 1.0, shrink: bool = True, database: object = "default") -> settings:
+    """The profile's settings, scaled by ``factor``.
+
+    ``database``: ``"default"`` keeps the profile's (none for ``ci``), ``None``
+    disables it, a path or redis URL opens a shared one (:func:`open_database`),
+    or an ``ExampleDatabase``. A shared database is used even by ``ci``: its
+    counterexamples are replayed first, then generation is derandomised as usual.
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of ({', '.join(PROFILES)}), got {profile!r}")
     base = PROFILES[profile]
     kwargs: dict[str, object] = {"max_examples": max(1, round(base.max_examples * factor))}
     if not shrink:
         kwargs["phases"] = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+    if isinstance(database, str) and database != "default":
+        database = open_database(database)
     if database != "default":
         kwargs["database"] = database
     return settings(base, **kwargs)

@@ -103,6 +103,7 @@ def build(
     specs: list[str],
     started: float | None = None,
     deviation_files: list[str] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     outs = sorted(outcomes, key=lambda o: (o["target"], o["spec"], o["property"]))
     from conformance.deviations import load_deviations
@@ -124,6 +125,7 @@ def build(
         "profile": profile,
         "seed": seed if profile != "ci" else "derandomized",
         "request": {"targets": targets, "specs": specs},
+        "options": {"example_timeout_s": None, "hypothesis_db": None, **(options or {})},
         "environment": environment(),
         "summary": _summary(outs),
         "accuracy": _accuracy(outs),
@@ -142,7 +144,8 @@ def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        # backslashreplace: a lone surrogate from a target's message must not cost the report.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -154,22 +157,25 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def write_all(data: dict[str, Any], out_dir: Path) -> list[str]:
+    """Write conformance.json, .md and .html (when jinja2 is importable) into ``out_dir``.
+
+    Every text is rendered before the first file is replaced, so a renderer that
+    fails leaves the whole previous report in place, not a new JSON beside an old page.
+    """
     from conformance import report_md
 
-    paths = []
-    j = out_dir / "conformance.json"
-    atomic_write(j, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    paths.append(str(j))
-    m = out_dir / "conformance.md"
-    atomic_write(m, report_md.render(data))
-    paths.append(str(m))
+    texts = {"conformance.json": json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"}
+    texts["conformance.md"] = report_md.render(data)
     try:
         from conformance import report_html
     except ImportError:
-        return paths
-    h = out_dir / "conformance.html"
-    atomic_write(h, report_html.render(data))
-    paths.append(str(h))
+        pass
+    else:
+        texts["conformance.html"] = report_html.render(data)
+    paths = []
+    for name, text in texts.items():
+        atomic_write(out_dir / name, text)
+        paths.append(str(out_dir / name))
     return paths
 
 

@@ -18,7 +18,7 @@ from hypothesis import errors as hyp_errors
 from conformance import recorder, repro
 from conformance.profiles import settings_for
 from conformance.spec import Category, Property, SkipProperty, get_spec
-from conformance.targets import Target, TargetError, TargetLoadError, resolve_targets
+from conformance.targets import Target, TargetError, TargetLoadError, TargetTimeout, resolve_targets, safe_text
 
 __all__ = ["Outcome", "run_property", "replay", "requirement_missing", "STATUSES"]
 
@@ -176,34 +176,49 @@ def _execute(
     test = hypothesis.given(prop.strategy)(inner)
     digest = f"{prop.id}[{target.name}]".encode()
     test.hypothesis.inner_test._hypothesis_internal_add_digest = digest  # type: ignore[attr-defined]
-    test = settings_for(profile, factor=prop.examples_factor, shrink=shrink, database=database)(test)
     if seed is not None and profile != "ci":
+        # @seed switches the example database off and a later @settings decides it:
+        # a shared database given explicitly (--hypothesis-db) stays on, so its
+        # counterexamples are replayed before the seeded generation; the profile's
+        # default one stays off, so a seeded run is reproducible from its seed.
         test = hypothesis.seed(seed)(test)
+        if database == "default":
+            database = None
+    test = settings_for(profile, factor=prop.examples_factor, shrink=shrink, database=database)(test)
     test()
 
 
 def _record_failure(out: Outcome, err: BaseException, rec: recorder.Recorder, prop: Property, target: Target) -> None:
+    ran = True  # whether rec.example is an input the target actually ran on
     if isinstance(err, AssertionError):
         out.status = "failed"
-        out.message = str(err) or "assertion failed"
+        out.message = safe_text(err) or "assertion failed"
+    elif isinstance(err, TargetTimeout):
+        out.status, out.exception = "error", "TargetTimeout"
+        out.message = safe_text(err)
+        ran = not err.not_called
     elif isinstance(err, TargetError):
         out.status = "error"
         orig = err.original
         out.exception = type(orig).__name__
-        out.message = f"the target raised {type(orig).__name__}: {orig}"
+        out.message = f"the target raised {type(orig).__name__}: {safe_text(orig)}"
+        if isinstance(orig, TypeError):
+            # Most often a signature mismatch: say what the suite called it with.
+            out.message += f" (the canonical signature of {prop.spec_id} is {get_spec(prop.spec_id).signature})"
     elif isinstance(err, TargetLoadError):
-        out.status, out.message = "error", str(err)
+        out.status, out.message = "error", safe_text(err)
     elif isinstance(err, (hyp_errors.Unsatisfiable, hyp_errors.FailedHealthCheck, hyp_errors.InvalidArgument)):
         out.status = "error"
         out.exception = type(err).__name__
-        out.message = f"the suite could not generate examples ({type(err).__name__}): {err}"
+        out.message = f"the suite could not generate examples ({type(err).__name__}): {safe_text(err)}"
     else:
         # A crash outside the target's call (e.g. in autograd on its output) is still its fault.
         out.status = "error"
         out.exception = type(err).__name__
-        tb = "".join(traceback.format_exception_only(type(err), err)).strip()
-        out.message = f"{type(err).__name__} while checking: {tb}"
-    if rec.examples:
+        # Not traceback.format_exception_only: it appends Hypothesis's notes (the
+        # falsifying example), which the report shows in its own field.
+        out.message = f"{type(err).__name__} while checking: {safe_text(err)}"
+    if rec.examples and ran:
         out.counterexample = repro.to_source(rec.example) if rec.example is not None else None
         out.repro = repro.snippet(
             spec_id=prop.spec_id,

@@ -16,6 +16,7 @@ that a crash in the code under test is told apart from a failed claim.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import inspect
 import os
@@ -30,23 +31,73 @@ import torch
 from conformance import recorder
 from conformance.spec import Spec, load_specs
 
-__all__ = ["Target", "TargetError", "TargetLoadError", "conforms_to", "resolve_targets"]
+__all__ = ["Target", "TargetError", "TargetLoadError", "TargetTimeout", "conforms_to", "resolve_targets", "safe_text"]
+
+
+MAX_MESSAGE = 4000  # characters of a foreign exception's text kept in a report
+
+
+def safe_text(value: object, limit: int = MAX_MESSAGE) -> str:
+    """``str(value)`` that cannot raise, clipped, and encodable as UTF-8.
+
+    Exceptions from foreign code may have a ``__str__`` that raises, a message of
+    megabytes, or lone surrogates that no UTF-8 report file can hold.
+    """
+    try:
+        text = str(value)
+    except Exception as exc:  # noqa: BLE001 - a broken __str__ must not break the report
+        text = f"<{type(value).__name__} whose str() raised {type(exc).__name__}>"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > limit:
+        cut = len(text) - limit
+        text = f"{text[: limit // 2]} ... [{cut} characters cut] ... {text[-limit // 2 :]}"
+    return text
 
 
 class TargetError(Exception):
     """The implementation under test raised while computing a property."""
 
     def __init__(self, target: str, exc: BaseException) -> None:
-        super().__init__(f"{target} raised {type(exc).__name__}: {exc}")
+        super().__init__(f"{target} raised {type(exc).__name__}: {safe_text(exc)}")
         self.original = exc
 
 
-class TargetTimeout(Exception):
-    """The implementation under test did not return within the per-call time limit."""
+class TargetTimeout(BaseException):
+    """The implementation under test did not return within the per-call time limit.
+
+    A ``BaseException`` on purpose: Hypothesis treats an ``Exception`` as a failing
+    example and shrinks it, calling the target again and again, each call costing
+    the full limit; this one ends the property run at once, and the example that
+    hung stays the recorded counterexample. ``not_called`` marks the fail-fast
+    raise for a target that already hung (the example at hand never ran).
+    """
+
+    def __init__(self, message: str, *, not_called: bool = False) -> None:
+        super().__init__(message)
+        self.not_called = not_called
 
 
 # Per-call wall-clock limit in seconds (0 disables); set by --example-timeout.
 EXAMPLE_TIMEOUT_S = float(os.environ.get("CONFORMANCE_EXAMPLE_TIMEOUT", "60"))
+
+# Where a pytest-xdist worker's faulthandler writes (set by the plugin in workers
+# only). When set, a call that outlives the hard limit (hard_limit(limit)) ends the
+# worker: the hang did not yield to SIGALRM (a C call, or a target that blocks the
+# signal), and only the worker's death, which the controller records, frees it.
+HARD_KILL_FILE: Any = None
+
+
+def hard_limit(limit: float) -> float:
+    """Seconds after which a worker running a hung call is killed (2 x limit + 1 s)."""
+    return 2.0 * limit + 1.0
+
+
+_GLOBAL_STATE = (
+    ("default dtype", torch.get_default_dtype, torch.set_default_dtype),
+    ("grad mode (torch.is_grad_enabled())", torch.is_grad_enabled, torch.set_grad_enabled),
+)
+
+_alarm_depth = 0  # > 0 while a call runs under our SIGALRM; nested calls reuse it
 
 
 class TargetLoadError(Exception):
@@ -89,32 +140,44 @@ class Target:
         return self.name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        global _alarm_depth
         if self.fn is None:
             raise TargetLoadError(self.load_error or f"target {self.name} is not loaded")
         rec = recorder.current()
         if rec is not None:
             rec.log_call(args, kwargs)
         if self.hung is not None:
-            # Shrinking a hang would cost the full limit per attempt: fail fast instead.
-            raise TargetError(self.name, TargetTimeout(self.hung))
+            # Each further call would cost the full limit again: fail fast instead.
+            raise TargetTimeout(f"not called: an earlier call {self.hung}", not_called=True)
         limit = EXAMPLE_TIMEOUT_S
-        # SIGALRM interrupts Python-level hangs in the main thread (pytest's, and each
-        # xdist worker's); a hang inside a C call is left to the worker's crash handling.
-        alarm = limit > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+        # SIGALRM interrupts Python-level hangs (loops, sleeps, lock waits) in the main
+        # thread (pytest's, and each xdist worker's); a hang inside a C call is left to
+        # the hard limit in xdist workers (faulthandler ends the worker).
+        alarm = (
+            limit > 0
+            and _alarm_depth == 0
+            and hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+        )
         old_handler: Any = None
         if alarm:
+
             def _on_alarm(signum: int, frame: Any) -> None:
                 raise TargetTimeout(f"{self.name} did not return within {limit:g} s (per-call time limit, --example-timeout)")
 
             old_handler = signal.signal(signal.SIGALRM, _on_alarm)
             signal.setitimer(signal.ITIMER_REAL, limit)
+            _alarm_depth += 1
+            if HARD_KILL_FILE is not None:
+                faulthandler.dump_traceback_later(hard_limit(limit), exit=True, file=HARD_KILL_FILE)
+        state = [get() for _, get, _ in _GLOBAL_STATE]
         try:
-            return self.fn(*args, **kwargs)
+            out = self.fn(*args, **kwargs)
         except TargetTimeout as exc:
-            self.hung = str(exc)
-            raise TargetError(self.name, exc) from exc
-        except (AssertionError, TargetError) as exc:
-            # An assert inside the target is still the target's crash, not our claim.
+            self.hung = str(exc).replace(f"{self.name} did not return", "did not return", 1)
+            raise
+        except (AssertionError, TargetError, SystemExit) as exc:
+            # An assert (or sys.exit) inside the target is still the target's crash, not our claim.
             raise TargetError(self.name, exc) from exc
         except Exception as exc:  # noqa: BLE001 - any failure of foreign code is recorded
             raise TargetError(self.name, exc) from exc
@@ -122,6 +185,16 @@ class Target:
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, old_handler)
+                _alarm_depth -= 1
+                if HARD_KILL_FILE is not None:
+                    faulthandler.cancel_dump_traceback_later()
+            changed = _restore_global_state(state)
+        if changed:
+            raise AssertionError(
+                f"{self.name} changed torch's global state and left it changed: {'; '.join(changed)} "
+                "(restored; every later computation in the process would have seen it)"
+            )
+        return out
 
     def tensor(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """Call and require a tensor result (the canonical signatures all return one)."""
@@ -132,6 +205,17 @@ class Target:
                 f"of {self.spec_id} returns a torch.Tensor"
             )
         return out
+
+
+def _restore_global_state(before: list[Any]) -> list[str]:
+    """Put back torch's process-wide settings a call changed; describe each change."""
+    changed = []
+    for (what, get, put), old in zip(_GLOBAL_STATE, before):
+        new = get()
+        if new != old:
+            put(old)
+            changed.append(f"{what} {old} -> {new}")
+    return changed
 
 
 def _import_attr(path: str) -> Any:
