@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import os
 import subprocess
@@ -241,4 +243,5 @@ def test_a_hanging_target_is_an_error_outcome_and_the_run_completes(tmp_path: Pa
 def test_a_target_returning_a_non_tensor_fails_with_a_clear_message() -> None:
     (t,) = resolve_targets(["tests.fixtures.targets:returns_a_list"], ["sigmoid_bce"])
     out = run_property(get_spec("sigmoid_bce").properties["agrees_with_numpy"], t, profile="ci")
-    assert out.status == "failed" and "returned list, but the canonical signature" in out.message
+    # (the shrunk example may be 0-d, whose tolist() is a float)
+    assert out.status == "failed" and re.search(r"returned (list|float), but the canonical signature", out.message)
