@@ -1,0 +1,35 @@
+"""scripts/flakiness.py: the comparison it reports on, and a small end-to-end run."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("flakiness", ROOT / "scripts" / "flakiness.py")
+assert _spec is not None and _spec.loader is not None
+flakiness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(flakiness)
+
+
+def test_compare_lists_every_outcome_that_differs_or_is_missing() -> None:
+    a = flakiness.outcomes({"outcomes": [{"target": "t", "spec": "s", "property": "p", "status": "passed"},
+                                         {"target": "t", "spec": "s", "property": "q", "status": "failed"}],
+                            "mutants": {"mutants": [{"mutant": "s:m", "spec": "s", "killed_by": ["p"], "survived": []}]}})
+    b = dict(a, **{"t|s|q": "passed"})
+    c = {k: v for k, v in a.items() if k != "mutant|s:m"}
+    assert flakiness.compare([a, dict(a)]) == []
+    assert flakiness.compare([a, b]) == ["t|s|q: run 1 failed, run 2 passed"]
+    assert flakiness.compare([a, c]) == ["mutant|s:m: run 1 killed by ['p'], survived [], run 2 <absent>"]
+
+
+def test_two_runs_of_a_slice_of_the_suite_agree() -> None:
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "flakiness.py"), "--runs", "2", "-n", "0", "--",
+         "tests/test_conformance.py", "-k", "sigmoid_bce and (agrees_with_numpy or deterministic) and reference"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "all 2 runs agree on all 2 outcomes" in res.stdout, res.stdout
