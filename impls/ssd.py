@@ -266,18 +266,17 @@ def _greedy_bipartite(val: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
     b, g, k = val.shape
     val = val.clone()
     taken = torch.full((b, g), -1, dtype=torch.long, device=val.device)
-    rows = torch.arange(b, device=val.device)
-    for _ in range(k):
-        best, flat = val.flatten(1).max(dim=1)
+    slots = torch.arange(g, device=val.device).view(1, g, 1)
+    rounds = int((val[:, :, 0] >= 0).sum(dim=1).max()) if b else 0  # real ground truths of the fullest image
+    for _ in range(rounds):
+        best, flat = val.flatten(1).max(dim=1)  # (b,)
         live = best >= 0  # a free real ground truth with a free candidate remains
-        if not bool(live.any()):
-            break
-        r, flat = rows[live], flat[live]
         gi = flat // k
-        pi = cand.flatten(1)[r, flat]
-        taken[r, gi] = pi
-        val[r, gi, :] = -2.0
-        val[r] = val[r].masked_fill(cand[r] == pi.view(-1, 1, 1), -2.0)
+        pi = cand.flatten(1).gather(1, flat.unsqueeze(1))  # (b, 1)
+        taken.scatter_(1, gi.unsqueeze(1), torch.where(live.unsqueeze(1), pi, torch.gather(taken, 1, gi.unsqueeze(1))))
+        # the pair's ground truth and prior are no longer free
+        gone = (slots == gi.view(b, 1, 1)) | (cand == pi.view(b, 1, 1))
+        val.masked_fill_(gone & live.view(b, 1, 1), -2.0)
     return taken
 
 
