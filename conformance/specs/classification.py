@@ -481,8 +481,8 @@ def kl_agrees_with_numpy(target: Target, ex: dict[str, Any]) -> None:
     # which clipping to an epsilon breaks.
     examples=(
         {
-            "input": torch.zeros(2, 4),
-            "target": torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0]]),
+            "input": torch.zeros(4, 8),
+            "target": torch.cat([torch.eye(3, 8), torch.tensor([[0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0]])]),
             "reduction": "sum",
         },
     ),
