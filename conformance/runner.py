@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 

@@ -202,7 +202,6 @@ def multibox_loss_and_grad(
     pr = _np(priors).astype(np.float64).reshape(-1, 4)
     matched = ssd_matching(gt_boxes, gt_mask, priors, threshold)
     n_b, n_p = matched.shape
-    n_c = scores.shape[2] if scores.ndim == 3 else 0
     g_locs, g_scores = np.zeros(locs.shape), np.zeros(scores.shape)
     targets = np.zeros((n_b, n_p, 4))
     mined = np.zeros((n_b, n_p), dtype=bool)

@@ -137,7 +137,8 @@ def _f(dtype: torch.dtype, rows: Any) -> torch.Tensor:
 
 
 @st.composite
-def heatmaps(draw: st.DrawFn, *, exact_peaks: bool = True, peaks: bool | None = None, extreme: bool = False) -> dict[str, Any]:
+def heatmaps(draw: st.DrawFn, *, exact_peaks: bool = True, peaks: bool | None = None, extreme: bool = False,
+             moderate: bool = False) -> dict[str, Any]:
     """A heatmap with peaks exactly 1 (listed in ind/cat with mask 1 when ``exact_peaks``), Gaussian-like
     values below 1 elsewhere, and padding slots holding arbitrary valid indices."""
     dtype = draw(hh.float_dtypes())
@@ -166,9 +167,13 @@ def heatmaps(draw: st.DrawFn, *, exact_peaks: bool = True, peaks: bool | None = 
             else:  # padding: any valid index, mask 0
                 ind[i, j] = draw(st.integers(0, h * w - 1))
                 cat[i, j] = draw(st.integers(0, c - 1))
-    if extreme:
-        logits = draw(st.lists(st.sampled_from([-1e4, -30.0, -9.3, 0.0, 9.3, 30.0, 1e4, -2.0, 2.0]), min_size=n, max_size=n))
-        pred = ref.clamped_sigmoid(_f(dtype, logits).reshape(b, c, h, w))
+    logits_t = None
+    if extreme or moderate:
+        choices = ([-1e4, -30.0, -9.3, 0.0, 9.3, 30.0, 1e4, -2.0, 2.0] if extreme
+                   else [-9.0, -6.5, -4.0, -2.0, -0.5, 0.0, 0.5, 2.0, 4.0, 6.5, 9.0])  # |x| < 9.21: clamp inactive
+        logits = draw(st.lists(st.sampled_from(choices), min_size=n, max_size=n))
+        logits_t = _f(dtype, logits).reshape(b, c, h, w)
+        pred = ref.clamped_sigmoid(logits_t)
     else:
         vals = draw(st.lists(st.sampled_from([1e-4, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1 - 1e-4]), min_size=n, max_size=n))
         pred = _f(dtype, vals).reshape(b, c, h, w)
@@ -181,6 +186,7 @@ def heatmaps(draw: st.DrawFn, *, exact_peaks: bool = True, peaks: bool | None = 
         "cat": torch.from_numpy(cat),
         "alpha": alpha,
         "beta": beta,
+        **({"logits": logits_t} if moderate else {}),
     }
 
 
@@ -322,9 +328,26 @@ def focal_deterministic(target: Target, ex: dict[str, Any]) -> None:
 @FOCAL.property(Category.ROBUSTNESS, strategy=heatmaps(), name="rejects_out_of_range_indices")
 def focal_rejects(target: Target, ex: dict[str, Any]) -> None:
     """An index >= H*W or a class >= C must raise, not wrap around or read another image."""
-    b, c, h, w = ex["gt_heatmap"].shape
+    _b, c, h, w = ex["gt_heatmap"].shape
     ck.assert_raises(lambda: _call_focal(target, ex, ind=torch.full_like(ex["ind"], h * w)), what="ind = H*W")
     ck.assert_raises(lambda: _call_focal(target, ex, cat=torch.full_like(ex["cat"], c)), what="cat = C")
+
+
+@FOCAL.property(Category.ROBUSTNESS, strategy=heatmaps(), name="rejects_shape_mismatch")
+def focal_rejects_shape(target: Target, ex: dict[str, Any]) -> None:
+    """A (C, H, W) heatmap for a (B, C, H, W) prediction must raise, not broadcast one image's targets over the batch."""
+    gt = ex["gt_heatmap"][0]
+    ck.assert_raises(lambda: _call_focal(target, ex, gt_heatmap=gt), what=f"gt_heatmap {tuple(gt.shape)} for pred_prob "
+                     f"{tuple(ex['pred_prob'].shape)}")
+
+
+@FOCAL.property(Category.ORACLE, strategy=heatmaps(moderate=True), name="agrees_with_the_logits_form_where_the_clamp_is_inactive")
+def focal_logits(target: Target, ex: dict[str, Any]) -> None:
+    """For logits |x| <= 9 (clamp(sigmoid(x), 1e-4, 1 - 1e-4) inactive), f(clamped sigmoid(x)) equals the unclamped
+    dense loss computed from the logits with log-sigmoid (float64 oracle), when the slots list exactly the peaks."""
+    want = npo.penalty_reduced_focal_logits(_np(ex["logits"]), _np(ex["gt_heatmap"]), ex["alpha"], ex["beta"])
+    ck.assert_close(_call_focal(target, ex), want, spec=FOCAL.id, key="reduction", dtype=ex["pred_prob"].dtype, scale=want,
+                    what="loss on clamped_sigmoid(x) vs logits form")
 
 
 register_device_properties(
@@ -469,6 +492,17 @@ def _register_gathered(spec: Spec, oracle: Any, kind: str) -> None:
         h, w = ex["output"].shape[2:]
         ck.assert_raises(lambda: _call_reg(target, ex, ind=torch.full_like(ex["ind"], h * w)), what="ind = H*W")
 
+    @spec.property(Category.ROBUSTNESS, strategy=gathered(kind=kind), name="deterministic")
+    def deterministic(target: Target, ex: dict[str, Any]) -> None:
+        """Two calls give identical losses."""
+        check_deterministic(lambda: _call_reg(target, ex))
+
+    @spec.property(Category.ROBUSTNESS, strategy=gathered(kind=kind), name="rejects_shape_mismatch")
+    def rejects_shape(target: Target, ex: dict[str, Any]) -> None:
+        """A target that is not (B, M, D) (here one value meant for every slot) must raise, not broadcast."""
+        t = torch.zeros(1, dtype=ex["target"].dtype)
+        ck.assert_raises(lambda: _call_reg(target, ex, target=t), what=f"target (1,) for output {tuple(ex['output'].shape)}")
+
     register_device_properties(
         spec,
         strategy=gathered(kind=kind),
@@ -517,7 +551,7 @@ def depth_agrees(target: Target, ex: dict[str, Any]) -> None:
 @DEPTH.property(Category.EQUIVALENCE, strategy=depth_inputs(), name="zero_for_perfect_predictions")
 def depth_perfect(target: Target, ex: dict[str, Any]) -> None:
     """With each target set to the transformed depth its slot reads, the loss is 0 (the transform is the seed's)."""
-    b, c, h, w = ex["output"].shape
+    b, c, _h, _w = ex["output"].shape
     dep = npo.depth_transform(_np(ex["output"]))
     ind, cat = _np(ex["ind"]).astype(np.int64), _np(ex["cat"]).astype(np.int64)
     tgt = np.zeros(ex["target"].shape)
@@ -568,6 +602,49 @@ def depth_not_modified(target: Target, ex: dict[str, Any]) -> None:
     """No input changes (no in-place sigmoid or transform of the caller's map)."""
     names = ("output", "target", "ind", "mask", "cat")
     check_not_modified(target, tuple(ex[k] for k in names), {}, names)
+
+
+@DEPTH.property(Category.REDUCTION, strategy=depth_inputs(), name="normalised_by_the_mask_sum")
+def depth_normalised(target: Target, ex: dict[str, Any]) -> None:
+    """The batch repeated twice has the same loss up to the 1e-4 in the normaliser (sum / (sum(mask) + 1e-4)), and an
+    appended image with every slot masked out changes nothing."""
+    keys = ("output", "target", "ind", "mask", "cat")
+    base = ck.f64(_call_depth(target, ex))
+    msum = float(ck.f64(ex["mask"]).sum())
+    want = base * (msum + 1e-4) * 2 / (2 * msum + 1e-4)
+    two = {k: torch.cat([ex[k], ex[k]]) for k in keys}
+    ck.assert_close(_call_depth(target, ex, **two), want, spec=DEPTH.id, key="reduction", dtype=ex["output"].dtype,
+                    scale=abs(want) + 50, what="loss of the batch repeated twice")
+    empty = {k: torch.cat([ex[k], torch.zeros_like(ex[k][:1])]) for k in keys}
+    ck.assert_close(_call_depth(target, ex, **empty), base, spec=DEPTH.id, key="reduction", dtype=ex["output"].dtype,
+                    scale=abs(base) + 50, what="loss with an image without objects appended")
+
+
+@DEPTH.property(Category.GRADIENT, strategy=depth_inputs(), examples_factor=0.2, name="gradcheck_float64")
+def depth_gradcheck(target: Target, ex: dict[str, Any]) -> None:
+    """Autograd's gradient in the raw depth logits matches finite differences in float64."""
+    from torch.autograd.gradcheck import GradcheckError
+
+    x = ex["output"].double().detach().requires_grad_(True)
+    e = {**ex, "target": ex["target"].double() + 1 / 16, "mask": ex["mask"].double()}  # off the L1 kink
+    tol = ck.tolerance(DEPTH.id, "gradcheck", torch.float64)
+    try:
+        torch.autograd.gradcheck(lambda t: _call_depth(target, e, output=t), (x,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
+    except GradcheckError as exc:
+        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+
+
+@DEPTH.property(Category.ROBUSTNESS, strategy=depth_inputs(), name="deterministic")
+def depth_deterministic(target: Target, ex: dict[str, Any]) -> None:
+    """Two calls give identical losses."""
+    check_deterministic(lambda: _call_depth(target, ex))
+
+
+@DEPTH.property(Category.ROBUSTNESS, strategy=depth_inputs(), name="rejects_shape_mismatch")
+def depth_rejects_shape(target: Target, ex: dict[str, Any]) -> None:
+    """A target that is not (B, M) or (B, M, 1) (here one depth meant for every slot) must raise, not broadcast."""
+    t = torch.full((1,), 5.0, dtype=ex["target"].dtype)
+    ck.assert_raises(lambda: _call_depth(target, ex, target=t), what=f"target (1,) with ind {tuple(ex['ind'].shape)}")
 
 
 register_device_properties(
@@ -660,7 +737,7 @@ def rot_exact(target: Target, ex: dict[str, Any]) -> None:
     out = ck.f64(ex["output"]).copy()
     ind, mask = _np(ex["ind"]).astype(np.int64), _np(ex["mask"])
     res, bins = _np(ex["rotres"]), _np(ex["rotbin"])
-    b, _, h, w = out.shape
+    b, _, _h, w = out.shape
     used: dict[tuple[int, int], int] = {}
     for i in range(b):
         for j in range(ind.shape[1]):
@@ -687,6 +764,34 @@ def rot_shape(target: Target, ex: dict[str, Any]) -> None:
 def rot_not_modified(target: Target, ex: dict[str, Any]) -> None:
     """No input changes value or version counter."""
     check_not_modified(target, tuple(ex[k] for k in _ROT_KEYS), {}, _ROT_KEYS)
+
+
+@ROT.property(Category.GRADIENT, strategy=rot_inputs(), examples_factor=0.2, name="gradcheck_float64")
+def rot_gradcheck(target: Target, ex: dict[str, Any]) -> None:
+    """Autograd's gradient in all eight channels matches finite differences in float64 (bin logits and residuals)."""
+    from torch.autograd.gradcheck import GradcheckError
+
+    # outputs k/8 + 1/64: the (sin, cos) differences stay off smooth L1's knot at |d| = 1 (it is C1, not C2, there)
+    x = (ex["output"].double() + 1 / 64).detach().requires_grad_(True)
+    e = {**ex, "mask": ex["mask"].double(), "rotres": ex["rotres"].double()}
+    tol = ck.tolerance(ROT.id, "gradcheck", torch.float64)
+    try:
+        torch.autograd.gradcheck(lambda t: _call_rot(target, e, output=t), (x,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
+    except GradcheckError as exc:
+        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+
+
+@ROT.property(Category.ROBUSTNESS, strategy=rot_inputs(), name="deterministic")
+def rot_deterministic(target: Target, ex: dict[str, Any]) -> None:
+    """Two calls give identical losses."""
+    check_deterministic(lambda: _call_rot(target, ex))
+
+
+@ROT.property(Category.ROBUSTNESS, strategy=rot_inputs(), name="rejects_shape_mismatch")
+def rot_rejects_shape(target: Target, ex: dict[str, Any]) -> None:
+    """rotres of shape (B, M, 1) (one residual for both bins) must raise, not broadcast over the two bins."""
+    r = ex["rotres"][..., :1]
+    ck.assert_raises(lambda: _call_rot(target, ex, rotres=r), what=f"rotres {tuple(r.shape)} with rotbin {tuple(ex['rotbin'].shape)}")
 
 
 register_device_properties(
@@ -746,6 +851,24 @@ def generic_inputs(draw: st.DrawFn, *, extreme: bool = False) -> dict[str, Any]:
     return {"outputs": outputs, "batch": batch, "weights": weights}
 
 
+def _generic_fixed() -> dict[str, Any]:
+    """One image, one object at pixel 0 of a 2 x 2 map, heads hm (weight 1) and wh (weight 0)."""
+    gt = torch.zeros(1, 1, 2, 2)
+    gt[0, 0, 0, 0] = 1.0
+    mask = torch.ones(1, 1)
+    rotbin, rotres = npo.encode_alpha_to_bins(np.array([[0.5]]))
+    batch = {
+        "hm": gt, "ind": torch.zeros(1, 1, dtype=torch.int64), "mask": mask, "cat": torch.zeros(1, 1, dtype=torch.int64),
+        "wh": torch.full((1, 1, 2), 2.0), "wh_mask": torch.ones(1, 1, 2),
+        "reg": torch.full((1, 1, 2), 0.5), "reg_mask": torch.ones(1, 1, 2),
+        "dep": torch.full((1, 1, 1), 10.0), "dep_mask": torch.ones(1, 1, 1),
+        "rotbin": torch.from_numpy(np.asarray(rotbin, dtype=np.int64)), "rotres": _f(torch.float32, rotres), "rot_mask": mask.clone(),
+        "nuscenes_att": torch.zeros(1, 1, 3), "nuscenes_att_mask": torch.ones(1, 1, 3),
+    }
+    outputs = [{"hm": torch.tensor([[[[1.0, -2.0], [-3.0, -1.0]]]]), "wh": torch.full((1, 2, 2, 2), 1.5)}]
+    return {"outputs": outputs, "batch": batch, "weights": {"hm": 1.0, "wh": 0.0}}
+
+
 def _call_generic(target: Target, ex: dict[str, Any], **over: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     e = {**ex, **over}
     res = target(e["outputs"], e["batch"], weights=e["weights"])
@@ -782,7 +905,7 @@ def generic_agrees(target: Target, ex: dict[str, Any]) -> None:
     ck.assert_close(total, want_total, spec=GENERIC.id, key="reduction", dtype=dt, scale=abs(want_total) + 50, what="total")
 
 
-@GENERIC.property(Category.REDUCTION, strategy=generic_inputs(), name="total_is_the_weighted_sum")
+@GENERIC.property(Category.REDUCTION, strategy=generic_inputs(), examples_factor=0.5, name="total_is_the_weighted_sum")
 def generic_total(target: Target, ex: dict[str, Any]) -> None:
     """total == sum_h weights[h] * loss[h] over the returned heads."""
     total, per = _call_generic(target, ex)
@@ -790,7 +913,7 @@ def generic_total(target: Target, ex: dict[str, Any]) -> None:
     ck.assert_close(total, want, spec=GENERIC.id, key="reduction", dtype=total.dtype, scale=abs(want) + 50, what="total")
 
 
-@GENERIC.property(Category.REDUCTION, strategy=generic_inputs(), name="stacks_are_averaged")
+@GENERIC.property(Category.REDUCTION, strategy=generic_inputs(), examples_factor=0.5, name="stacks_are_averaged")
 def generic_stacks(target: Target, ex: dict[str, Any]) -> None:
     """Repeating the stacks (S -> 2S identical stacks) leaves every loss unchanged: stacks are averaged, not summed."""
     total, per = _call_generic(target, ex)
@@ -798,9 +921,15 @@ def generic_stacks(target: Target, ex: dict[str, Any]) -> None:
     total2, per2 = _call_generic(target, ex, outputs=outs)
     ck.assert_close(total2, ck.f64(total), spec=GENERIC.id, key="reduction", dtype=total.dtype, scale=abs(float(ck.f64(total))) + 50,
                     what="total with the stacks repeated")
+    if sorted(per2) != sorted(per):
+        raise AssertionError(f"head losses for {sorted(per2)} with the stacks repeated, but {sorted(per)} without")
+    for h, v in per.items():
+        ck.assert_close(per2[h], ck.f64(v), spec=GENERIC.id, key="reduction", dtype=total.dtype, scale=abs(float(ck.f64(v))) + 50,
+                        what=f"loss[{h!r}] with the stacks repeated")
 
 
-@GENERIC.property(Category.REDUCTION, strategy=generic_inputs(), name="weight_zero_and_absent_heads_are_skipped")
+@GENERIC.property(Category.REDUCTION, strategy=generic_inputs(), examples=(_generic_fixed(),), examples_factor=0.5,
+                  name="weight_zero_and_absent_heads_are_skipped")
 def generic_skip(target: Target, ex: dict[str, Any]) -> None:
     """A head with weight 0 is not computed (its output may be NaN) and heads absent from the outputs are not required:
     the total stays finite and neither appears among the head losses."""
@@ -817,7 +946,7 @@ def generic_skip(target: Target, ex: dict[str, Any]) -> None:
         raise AssertionError(f"heads {extra} have weight 0 (or are absent) but appear among the head losses")
 
 
-@GENERIC.property(Category.GRADIENT, strategy=generic_inputs(extreme=True), name="finite_for_extreme_heatmap_logits")
+@GENERIC.property(Category.GRADIENT, strategy=generic_inputs(extreme=True), examples_factor=0.5, name="finite_for_extreme_heatmap_logits")
 def generic_extreme(target: Target, ex: dict[str, Any]) -> None:
     """Heatmap logits of +-40 and +-1e4 give a finite total and finite gradients: the sigmoid is clamped to
     [1e-4, 1 - 1e-4] before the focal loss takes its logs."""
@@ -834,7 +963,7 @@ def generic_extreme(target: Target, ex: dict[str, Any]) -> None:
                 ck.assert_finite(g, what="d total / d hm")
 
 
-@GENERIC.property(Category.ROBUSTNESS, strategy=generic_inputs(), name="does_not_modify_outputs")
+@GENERIC.property(Category.ROBUSTNESS, strategy=generic_inputs(), examples_factor=0.5, name="does_not_modify_outputs")
 def generic_not_modified(target: Target, ex: dict[str, Any]) -> None:
     """The caller's output dicts keep their tensors (no sigmoid written back) and a second call gives the same total."""
     outs = [dict(o) for o in ex["outputs"]]
@@ -849,7 +978,7 @@ def generic_not_modified(target: Target, ex: dict[str, Any]) -> None:
     ck.assert_identical(first.detach(), second.detach(), what="second call's total versus the first's")
 
 
-@GENERIC.property(Category.ROBUSTNESS, strategy=generic_inputs(), name="output_dtype_and_shape")
+@GENERIC.property(Category.ROBUSTNESS, strategy=generic_inputs(), examples_factor=0.5, name="output_dtype_and_shape")
 def generic_shape(target: Target, ex: dict[str, Any]) -> None:
     """The total and each head loss are 0-d tensors of the outputs' dtype."""
     total, per = _call_generic(target, ex)
@@ -859,8 +988,20 @@ def generic_shape(target: Target, ex: dict[str, Any]) -> None:
         ck.assert_shape_dtype(v, shape=(), dtype=dt, what=f"loss[{h!r}]")
 
 
-@GENERIC.property(Category.ROBUSTNESS, strategy=generic_inputs(), name="rejects_a_head_without_a_weight")
+@GENERIC.property(Category.ROBUSTNESS, strategy=generic_inputs(), examples_factor=0.5, name="rejects_a_head_without_a_weight")
 def generic_rejects(target: Target, ex: dict[str, Any]) -> None:
     """A head present in the outputs without an entry in weights must raise (not default silently)."""
     weights = {h: v for h, v in ex["weights"].items() if h != "hm"}
     ck.assert_raises(lambda: _call_generic(target, ex, weights=weights), what="weights without 'hm'")
+
+
+@GENERIC.property(Category.ROBUSTNESS, strategy=generic_inputs(), examples_factor=0.5, name="deterministic")
+def generic_deterministic(target: Target, ex: dict[str, Any]) -> None:
+    """Two calls (each on fresh copies of the output dicts) give identical totals and head losses."""
+    def call() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return _call_generic(target, ex, outputs=[dict(o) for o in ex["outputs"]])
+
+    (t1, p1), (t2, p2) = call(), call()
+    ck.assert_identical(t1.detach(), t2.detach(), what="second call's total versus the first's")
+    for h in p1:
+        ck.assert_identical(p1[h].detach(), p2[h].detach(), what=f"second call's loss[{h!r}] versus the first's")

@@ -70,7 +70,7 @@ def focal_clamps_in_place(pred_prob, gt_heatmap, ind, mask, cat, *, alpha=2.0, b
 # --------------------------------------------------------------------------- gathered heads
 def _reg(output, mask, ind, target, *, kind="l1", expand=True, eps=1e-4, norm="mask", transposed=False, leak=False,
          check=True, naive=False):  # type: ignore[no-untyped-def]
-    b, d, h, w = output.shape
+    _b, _d, h, w = output.shape
     if check and ind.numel() and bool((ind >= h * w).any()):
         raise ValueError("ind out of range")
     ind = ind % (h * w)
@@ -109,21 +109,44 @@ def bce_in_place(output, mask, ind, target):  # type: ignore[no-untyped-def]
     return ref.weighted_bce(output, mask, ind, target)
 
 
-def _depth(output, target, ind, mask, cat, *, transform="seed", use_cat=True, leak=False):  # type: ignore[no-untyped-def]
+class _DepthNoChainRule(torch.autograd.Function):
+    """1 / (sigmoid(x) + 1e-6) - 1 with a hand-written backward that forgets sigmoid'(x)."""
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[no-untyped-def]
+        s = torch.sigmoid(x)
+        ctx.save_for_backward(s)
+        return 1 / (s + 1e-6) - 1
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[no-untyped-def]
+        (s,) = ctx.saved_tensors
+        return -g / (s + 1e-6) ** 2  # d/ds only: the factor s (1 - s) is missing
+
+
+def _depth(output, target, ind, mask, cat, *, transform="seed", use_cat=True, leak=False, eps=1e-4, norm="mask",
+           bcast=False):  # type: ignore[no-untyped-def]
+    if bcast:
+        target = target.expand(ind.shape)
     if transform == "seed":
         dep = ref.depth_transform(output)
+    elif transform == "no_chain_rule":
+        dep = _DepthNoChainRule.apply(output)
     elif transform == "no_eps":
         dep = 1 / torch.sigmoid(output) - 1
     else:
         dep = output
-    b, c, h, w = output.shape
+    _b, c, _h, _w = output.shape
     pred = _gather(dep, ind)  # (B, M, C)
     if c > 1:
         pred = pred.gather(2, (cat if use_cat else torch.zeros_like(cat)).unsqueeze(2))
     pred = pred.reshape(target.shape)
     m = mask.to(output.dtype).reshape(target.shape)
     weight = torch.ones_like(m) if leak else m
-    return (weight * (pred - target).abs()).sum() / (m.sum() + 1e-4)
+    num = (weight * (pred - target).abs()).sum()
+    if norm == "all":
+        return num / max(m.numel(), 1)
+    return num / (m.sum() + eps)
 
 
 def _depth_mutant(**cfg):  # type: ignore[no-untyped-def]
@@ -142,7 +165,7 @@ def depth_sigmoid_in_place(output, target, ind, mask, cat):  # type: ignore[no-u
 
 # --------------------------------------------------------------------------- bin_rot
 def _rot(output, mask, ind, rotbin, rotres, *, leak=False, raw_angle=False, all_bins=False, offsets=(0, 4),
-         overlap=None):  # type: ignore[no-untyped-def]
+         overlap=None, detach_bins=False):  # type: ignore[no-untyped-def]
     pred = _gather(output, ind)  # (B, M, 8)
     m = mask.to(output.dtype).reshape(ind.shape)
     bins = rotbin
@@ -150,7 +173,7 @@ def _rot(output, mask, ind, rotbin, rotres, *, leak=False, raw_angle=False, all_
         bins = (rotres.abs() <= overlap).to(torch.int64)
     total = output.new_zeros(())
     for k, o in enumerate(offsets):
-        logits = pred[..., o : o + 2]
+        logits = pred[..., o : o + 2].detach() if detach_bins else pred[..., o : o + 2]
         ce = F.cross_entropy(logits.reshape(-1, 2), bins[..., k].reshape(-1), reduction="none").reshape(m.shape)
         wm = torch.ones_like(m) if leak else m
         total = total + (wm * ce).sum() / max(float(wm.sum()), 1e-12) if float(wm.sum()) > 0 else total
@@ -220,6 +243,27 @@ def _generic_mutant(**cfg):  # type: ignore[no-untyped-def]
     return f
 
 
+def focal_heatmap_broadcast(pred_prob, gt_heatmap, ind, mask, cat, *, alpha=2.0, beta=4.0):  # type: ignore[no-untyped-def]
+    return ref.fast_focal(pred_prob, gt_heatmap.expand_as(pred_prob), ind, mask, cat, alpha=alpha, beta=beta)
+
+
+def reg_target_broadcast(output, mask, ind, target):  # type: ignore[no-untyped-def]
+    return ref.reg_weighted_l1(output, mask, ind, target.expand(ind.shape[0], ind.shape[1], output.shape[1]))
+
+
+def bce_target_broadcast(output, mask, ind, target):  # type: ignore[no-untyped-def]
+    return ref.weighted_bce(output, mask, ind, target.expand(ind.shape[0], ind.shape[1], output.shape[1]))
+
+
+def rot_residual_broadcast(output, mask, ind, rotbin, rotres):  # type: ignore[no-untyped-def]
+    return ref.bin_rot(output, mask, ind, rotbin, rotres.expand(rotbin.shape))
+
+
+def generic_dropout(outputs, batch, *, weights, heads=ref.LOSS_ORDER, sigmoid_dep_sec=False):  # type: ignore[no-untyped-def]
+    outs = [{**o, "hm": F.dropout(o["hm"], 0.3, training=True)} for o in outputs]
+    return ref.generic_loss(outs, batch, weights=weights, heads=heads, sigmoid_dep_sec=sigmoid_dep_sec)
+
+
 def _cpu_constant(fn):  # type: ignore[no-untyped-def]
     def f(*args, **kwargs):  # type: ignore[no-untyped-def]
         out = fn(*args, **kwargs)
@@ -257,11 +301,12 @@ MUTANTS = [
            ("agrees_with_numpy", "gather_form_equals_dense_form")),
     Mutant("gather_on_the_wrong_axis", PF, _focal_mutant(transposed=True), "reads ind as x * H + y (H and W swapped)",
            ("agrees_with_numpy", "gather_form_equals_dense_form")),
-    Mutant("alpha_beta_swapped", PF, _focal_mutant(swap=True), "alpha and beta exchanged", ("agrees_with_numpy",)),
+    Mutant("alpha_beta_swapped", PF, _focal_mutant(swap=True), "alpha and beta exchanged",
+           ("agrees_with_numpy", "agrees_with_the_logits_form_where_the_clamp_is_inactive")),
     Mutant("mask_ignored", PF, _focal_mutant(use_mask=False), "padding slots counted as positives",
            ("masked_slots_do_not_matter", "agrees_with_numpy")),
     Mutant("penalty_inverted", PF, _focal_mutant(inverted=True), "y^beta where the weight is (1 - y)^beta",
-           ("penalty_reduced_near_peaks", "agrees_with_numpy")),
+           ("penalty_reduced_near_peaks", "agrees_with_numpy", "agrees_with_the_logits_form_where_the_clamp_is_inactive")),
     Mutant("computes_in_float16", PF, _focal_mutant(half=True), "autocast: 1 - 1e-4 rounds to 1, log(1 - p) = -inf",
            ("finite_under_the_seed_clamp",)),
     Mutant("positives_detached", PF, _focal_mutant(detach_pos=True), "the positive term carries no gradient",
@@ -272,6 +317,8 @@ MUTANTS = [
     Mutant("wraps_indices", PF, _focal_mutant(check=False), "no range check: an index past H*W reads another channel or fails late",
            ("rejects_out_of_range_indices",)),
     Mutant("cpu_constant", PF, _cpu_constant(ref.fast_focal), "builds a tensor on the CPU", _DEVICE),
+    Mutant("heatmap_broadcast_over_batch", PF, focal_heatmap_broadcast, "one image's (C, H, W) heatmap broadcast over the batch",
+           ("rejects_shape_mismatch",)),
     # --- reg_weighted_l1 ---------------------------------------------------------------------
     Mutant("mask_not_expanded", RG, _reg_mutant(expand=False), "a (B, M) mask counts objects, not coordinates, in the normaliser",
            ("object_mask_is_expanded",)),
@@ -285,7 +332,9 @@ MUTANTS = [
     Mutant("returns_float32", RG, _float32(ref.reg_weighted_l1), "returns float32", ("output_dtype_and_shape", "low_precision_matches_float32")),
     Mutant("writes_into_output", RG, reg_in_place, "writes into the caller's map in place", ("does_not_modify_inputs",)),
     Mutant("wraps_indices", RG, _reg_mutant(check=False), "indices taken modulo H*W", ("rejects_out_of_range_indices",)),
-    Mutant("dropout_left_on", RG, _dropout(ref.reg_weighted_l1, 0), "dropout in training mode", ("compiled_matches_eager",)),
+    Mutant("dropout_left_on", RG, _dropout(ref.reg_weighted_l1, 0), "dropout in training mode", ("deterministic", "compiled_matches_eager")),
+    Mutant("target_broadcast", RG, reg_target_broadcast, "broadcasts a target of the wrong shape over the slots",
+           ("rejects_shape_mismatch",)),
     Mutant("cpu_constant", RG, _cpu_constant(ref.reg_weighted_l1), "builds a tensor on the CPU", _DEVICE),
     # --- weighted_bce ---------------------------------------------------------------------------
     Mutant("log_of_sigmoid", BC, _reg_mutant(kind="bce", naive=True), "log(sigmoid(x)): -inf and nan gradients at large |x|",
@@ -299,7 +348,9 @@ MUTANTS = [
     Mutant("returns_float32", BC, _float32(ref.weighted_bce), "returns float32", ("output_dtype_and_shape", "low_precision_matches_float32")),
     Mutant("sigmoid_in_place", BC, bce_in_place, "applies sigmoid_ (and back) to the caller's logits", ("does_not_modify_inputs",)),
     Mutant("wraps_indices", BC, _reg_mutant(kind="bce", check=False), "indices taken modulo H*W", ("rejects_out_of_range_indices",)),
-    Mutant("dropout_left_on", BC, _dropout(ref.weighted_bce, 0), "dropout in training mode", ("compiled_matches_eager",)),
+    Mutant("dropout_left_on", BC, _dropout(ref.weighted_bce, 0), "dropout in training mode", ("deterministic", "compiled_matches_eager")),
+    Mutant("target_broadcast", BC, bce_target_broadcast, "broadcasts a target of the wrong shape over the slots",
+           ("rejects_shape_mismatch",)),
     Mutant("cpu_constant", BC, _cpu_constant(ref.weighted_bce), "builds a tensor on the CPU", _DEVICE),
     # --- depth_l1 ---------------------------------------------------------------------------------
     Mutant("depth_transform_missing", DP, _depth_mutant(transform="none"), "the raw logits compared with metric depths",
@@ -313,7 +364,15 @@ MUTANTS = [
     Mutant("returns_float32", DP, _float32(ref.depth_l1), "returns float32", ("output_dtype_and_shape",)),
     Mutant("sigmoid_in_place", DP, depth_sigmoid_in_place, "sigmoid_ on the caller's map (restored, version moved)",
            ("does_not_modify_inputs",)),
-    Mutant("dropout_left_on", DP, _dropout(ref.depth_l1, 0), "dropout in training mode", ("compiled_matches_eager",)),
+    Mutant("dropout_left_on", DP, _dropout(ref.depth_l1, 0), "dropout in training mode", ("deterministic", "compiled_matches_eager")),
+    Mutant("no_eps", DP, _depth_mutant(eps=0.0), "divides by sum(mask) without the 1e-4",
+           ("normalised_by_the_mask_sum", "agrees_with_numpy")),
+    Mutant("mean_over_everything", DP, _depth_mutant(norm="all"), "divides by B * M, masked slots included",
+           ("normalised_by_the_mask_sum", "agrees_with_numpy")),
+    Mutant("transform_backward_without_chain_rule", DP, _depth_mutant(transform="no_chain_rule"),
+           "hand-written backward of the depth transform forgets sigmoid'(x)", ("gradcheck_float64",)),
+    Mutant("target_broadcast", DP, _depth_mutant(bcast=True), "broadcasts one depth over every slot",
+           ("rejects_shape_mismatch",)),
     Mutant("cpu_constant", DP, _cpu_constant(ref.depth_l1), "builds a tensor on the CPU", _DEVICE),
     # --- bin_rot -----------------------------------------------------------------------------------
     Mutant("masked_slots_leak", RT, _rot_mutant(leak=True), "masked slots enter the bin and residual averages (the seed's BinRot)",
@@ -328,7 +387,11 @@ MUTANTS = [
            ("agrees_with_numpy",)),
     Mutant("returns_float32", RT, _float32(ref.bin_rot), "returns float32", ("output_dtype_and_shape", "low_precision_matches_float32")),
     Mutant("wraps_residuals_in_place", RT, rot_in_place, "wraps the caller's residuals in place", ("does_not_modify_inputs",)),
-    Mutant("dropout_left_on", RT, _dropout(ref.bin_rot, 0), "dropout in training mode", ("compiled_matches_eager",)),
+    Mutant("dropout_left_on", RT, _dropout(ref.bin_rot, 0), "dropout in training mode", ("deterministic", "compiled_matches_eager")),
+    Mutant("bin_logits_detached", RT, _rot_mutant(detach_bins=True), "the bin classification carries no gradient",
+           ("gradcheck_float64",)),
+    Mutant("residual_broadcast", RT, rot_residual_broadcast, "one residual broadcast over both bins",
+           ("rejects_shape_mismatch",)),
     Mutant("cpu_constant", RT, _cpu_constant(ref.bin_rot), "builds a tensor on the CPU", _DEVICE),
     # --- generic_loss ---------------------------------------------------------------------------------
     Mutant("stacks_summed", GN, _generic_mutant(stacks="sum"), "sums the stacks instead of averaging them",
@@ -343,6 +406,7 @@ MUTANTS = [
            ("total_is_the_weighted_sum", "agrees_with_numpy")),
     Mutant("missing_weight_defaults_to_one", GN, _generic_mutant(default_weight=True), "a head without a weight gets 1",
            ("rejects_a_head_without_a_weight",)),
+    Mutant("dropout_left_on", GN, generic_dropout, "dropout on the heatmap logits in training mode", ("deterministic",)),
     Mutant("total_in_float32", GN, _generic_mutant(float32=True), "the total accumulates in float32", ("output_dtype_and_shape",)),
     Mutant("depth_transform_missing", GN, _generic_mutant(depth=False), "the depth head compares raw logits with depths",
            ("agrees_with_numpy",)),
