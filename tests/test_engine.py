@@ -107,6 +107,12 @@ def test_tolerance_overrides_carry_reasons_and_never_tighten_a_dtype() -> None:
     assert t.rtol >= tolerances.DEFAULTS[torch.float32].rtol
     t16 = tolerances.tolerance("sigmoid_focal", "keras", torch.float16)
     assert t16.rtol >= tolerances.DEFAULTS[torch.float16].rtol
+    # float64 comparisons of two float64 computations stay tight enough to expose a float32 path.
+    for key, tol in tolerances.FLOAT64_OVERRIDES.items():
+        assert tol.reason, key
+        assert tolerances.tolerance("sigmoid_focal", key[1], torch.float64) == tol
+        assert tol.rtol < tolerances.DEFAULTS[torch.float32].rtol / 100
+    assert tolerances.tolerance("sigmoid_focal", "compile", torch.float32) == tolerances.OVERRIDES[("*", "compile")]
 
 
 def test_strategies_reject_bad_arguments_with_a_fix() -> None:

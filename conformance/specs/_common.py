@@ -7,13 +7,14 @@ is declared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 
 from conformance import checks as ck
-from conformance.targets import Target
+from conformance.targets import Target, TargetError
 
 __all__ = ["tensor_args", "clone_args", "check_not_modified", "check_deterministic"]
 
@@ -62,6 +63,22 @@ def _map_tensors(ex: dict[str, Any], keys: Sequence[str], fn: Callable[[torch.Te
     return {k: (fn(v) if k in keys and isinstance(v, torch.Tensor) else v) for k, v in ex.items()}
 
 
+@contextlib.contextmanager
+def _no_silent_eager_fallback() -> Iterator[None]:
+    """Raise dynamo's recompile limits while a compiled target runs.
+
+    Examples vary dtype, shapes and Python scalars, and each variation recompiles. At the
+    default limit (8 per code object) dynamo silently falls back to eager, and the property
+    would go on comparing eager with eager; a thorough run draws tens of examples, so the
+    limits go up for the duration of the call (the names differ across torch versions)."""
+    import torch._dynamo.config as dcfg
+
+    limits = {name: 4096 for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                                      "accumulated_cache_size_limit") if hasattr(dcfg, name)}
+    with dcfg.patch(**limits):
+        yield
+
+
 def register_device_properties(
     spec: Any,
     *,
@@ -84,6 +101,9 @@ def register_device_properties(
     moved = tuple(tensor_keys or float_keys)
 
     def _device_check(target: Target, ex: dict[str, Any], device: str) -> None:
+        if target.conventions.get("autograd") == "none":
+            raise SkipProperty(f"{target.name} computes outside torch (its adapter goes through NumPy on the CPU): "
+                               "the library's own device placement is not what this adapter exercises")
         cpu = call(target, ex)
         dev_ex = _map_tensors(ex, moved, lambda t: t.to(device))
         out = call(target, dev_ex)
@@ -127,17 +147,36 @@ def register_device_properties(
         fn = target.fn
         if fn is None:
             raise SkipProperty("target is not loaded")
+        if target.conventions.get("autograd") == "none":
+            raise SkipProperty(f"{target.name} computes outside torch (its adapter goes through NumPy): nothing for "
+                               "torch.compile to compile")
         try:
             compiled = torch.compile(fn, dynamic=True)
         except Exception as exc:  # noqa: BLE001 - an uncompilable target is an outcome
             raise AssertionError(f"torch.compile({target.name}) raised {type(exc).__name__}: {exc}") from None
-        eager = call(target, ex)
         ctarget = Target(name=f"compiled:{target.name}", spec_id=target.spec_id, fn=compiled, source=target.source)
-        out = call(ctarget, ex)
-        ck.assert_close(out, ck.f64(eager), spec=spec.id, key="compile", dtype=eager.dtype,
-                        scale=None if scale is None else scale(ex), inputs=ex)
+        # The example as drawn, then its float64 twin (every floating tensor, boxes and priors included):
+        # a compiled path that drops to float32 shows only there.
+        floating = [k for k, v in ex.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
+        twin = _map_tensors(ex, floating, lambda t: t.double())
+        has_twin = any(ex[k].dtype != torch.float64 for k in floating)
+        for e in (ex, twin) if has_twin else (ex,):
+            try:
+                eager = call(target, e)
+            except TargetError:
+                if e is twin:  # a target without float64 support: nothing to compare it on
+                    continue
+                raise
+            with _no_silent_eager_fallback():
+                out = call(ctarget, e)
+            ck.assert_close(out, ck.f64(eager), spec=spec.id, key="compile", dtype=eager.dtype,
+                            scale=None if scale is None else scale(e), inputs=e,
+                            what="compiled output" + (" (float64 inputs)" if e is twin else ""))
 
-    compiled_matches_eager.__doc__ = "torch.compile(target) gives the eager output within tolerance (thorough profile only)."
+    compiled_matches_eager.__doc__ = (
+        "torch.compile(target) gives the eager output within tolerance, on the example and on its float64 twin "
+        "(thorough profile only)."
+    )
     spec.property(
         Category.DEVICE, strategy=strategy, profiles=("thorough",), examples_factor=0.05, name="compiled_matches_eager"
     )(compiled_matches_eager)

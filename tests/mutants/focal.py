@@ -163,6 +163,13 @@ def focal_dropout(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no
     return ref.sigmoid_focal(F.dropout(logits, p=0.2, training=True), targets, alpha=alpha, gamma=gamma)
 
 
+def focal_compiled_fast_path(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    # A "fast path" taken only under torch.compile that computes in float32 and casts back.
+    if torch.compiler.is_compiling():
+        return ref.sigmoid_focal(logits.float(), targets.float(), alpha=alpha, gamma=gamma).to(logits.dtype)
+    return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma)
+
+
 def weighted_normalised(logits, targets, weights, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     # Normalises the anchor weights by their sum inside the loss (callers already do).
     w = weights / weights.sum().clamp_min(1e-12)
@@ -269,6 +276,9 @@ MUTANTS = [
            ("label_flip_symmetry", "agrees_with_numpy", "low_precision_matches_float32")),
     Mutant("dropout_left_on", F_, focal_dropout, "dropout in training mode makes it random",
            ("deterministic", "compiled_matches_eager")),
+    Mutant("float32_path_when_compiled", F_, focal_compiled_fast_path,
+           "computes in float32 only under torch.compile, so float64 callers get float32 accuracy from the compiled model",
+           ("compiled_matches_eager",)),
     Mutant("cpu_constant", F_, focal_cpu_constant, "builds a tensor on the CPU whatever the input's device", _DEVICE),
     Mutant("broadcasts_targets", F_, focal_broadcasts_targets, "silently broadcasts mismatched targets",
            ("rejects_shape_mismatch",)),
