@@ -247,3 +247,15 @@ def input_grad(out: torch.Tensor, wrt: torch.Tensor, cotangent: torch.Tensor | N
     if g is None:
         raise AssertionError("the gradient with respect to the input is None: the output does not depend on it")
     return g
+
+
+def assert_gradcheck(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, spec: str) -> None:
+    """``torch.autograd.gradcheck`` of ``fn`` at the float64 leaf ``x`` (eps 1e-6), with the spec's
+    ``gradcheck`` tolerance; a mismatch fails with the first line of gradcheck's report."""
+    from torch.autograd.gradcheck import GradcheckError
+
+    tol = tolerance(spec, "gradcheck", torch.float64)
+    try:
+        torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
+    except GradcheckError as exc:
+        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None

@@ -131,24 +131,26 @@ FLOAT64_OVERRIDES: dict[tuple[str, str], Tol] = {
 }
 
 
+def _lookup(table: dict[tuple[str, str], Tol], spec_id: str, key: str) -> Tol | None:
+    """The spec's own entry for ``key``, else the ``"*"`` one, else None."""
+    return table.get((spec_id, key), table.get(("*", key)))
+
+
 def tolerance(spec_id: str, key: str, dtype: torch.dtype) -> Tol:
     """The forward tolerance for comparison ``key`` of ``spec_id`` at ``dtype``."""
-    if dtype == torch.float64:
-        for k in ((spec_id, key), ("*", key)):
-            if k in FLOAT64_OVERRIDES:
-                return FLOAT64_OVERRIDES[k]
-    for k in ((spec_id, key), ("*", key)):
-        if k in OVERRIDES:
-            base = OVERRIDES[k]
-            # An override never makes a low-precision target stricter than its dtype.
-            d = DEFAULTS.get(dtype, DEFAULTS[torch.float32])
-            return Tol(max(base.rtol, d.rtol), max(base.atol, d.atol), base.reason)
-    return DEFAULTS.get(dtype, DEFAULTS[torch.float32])
+    if dtype == torch.float64 and (t64 := _lookup(FLOAT64_OVERRIDES, spec_id, key)) is not None:
+        return t64
+    d = DEFAULTS.get(dtype, DEFAULTS[torch.float32])
+    base = _lookup(OVERRIDES, spec_id, key)
+    if base is None:
+        return d
+    # An override never makes a low-precision target stricter than its dtype.
+    return Tol(max(base.rtol, d.rtol), max(base.atol, d.atol), base.reason)
 
 
 def grad_tolerance(spec_id: str, key: str, dtype: torch.dtype) -> Tol:
     """The gradient tolerance for comparison ``key`` of ``spec_id`` at ``dtype``."""
-    for k in ((spec_id, "grad:" + key), ("*", "grad:" + key)):
-        if k in OVERRIDES:
-            return OVERRIDES[k]
+    base = _lookup(OVERRIDES, spec_id, "grad:" + key)
+    if base is not None:
+        return base
     return GRAD_DEFAULTS.get(dtype, GRAD_DEFAULTS[torch.float32])

@@ -295,15 +295,9 @@ def focal_finite(target: Target, ex: dict[str, Any]) -> None:
 @FOCAL.property(Category.GRADIENT, strategy=heatmaps(), examples_factor=0.3, name="gradcheck_float64")
 def focal_gradcheck(target: Target, ex: dict[str, Any]) -> None:
     """Autograd's gradient in pred_prob matches finite differences in float64 (interior probabilities)."""
-    from torch.autograd.gradcheck import GradcheckError
-
     p = ex["pred_prob"].double().clamp(0.01, 0.99).detach().requires_grad_(True)
     e = {k: (v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v) for k, v in ex.items()}
-    tol = ck.tolerance(FOCAL.id, "gradcheck", torch.float64)
-    try:
-        torch.autograd.gradcheck(lambda t: _call_focal(target, e, pred_prob=t), (p,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
-    except GradcheckError as exc:
-        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+    ck.assert_gradcheck(lambda t: _call_focal(target, e, pred_prob=t), p, spec=FOCAL.id)
 
 
 @FOCAL.property(Category.ROBUSTNESS, strategy=heatmaps(), name="output_dtype_and_shape")
@@ -623,15 +617,9 @@ def depth_normalised(target: Target, ex: dict[str, Any]) -> None:
 @DEPTH.property(Category.GRADIENT, strategy=depth_inputs(), examples_factor=0.2, name="gradcheck_float64")
 def depth_gradcheck(target: Target, ex: dict[str, Any]) -> None:
     """Autograd's gradient in the raw depth logits matches finite differences in float64."""
-    from torch.autograd.gradcheck import GradcheckError
-
     x = ex["output"].double().detach().requires_grad_(True)
     e = {**ex, "target": ex["target"].double() + 1 / 16, "mask": ex["mask"].double()}  # off the L1 kink
-    tol = ck.tolerance(DEPTH.id, "gradcheck", torch.float64)
-    try:
-        torch.autograd.gradcheck(lambda t: _call_depth(target, e, output=t), (x,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
-    except GradcheckError as exc:
-        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+    ck.assert_gradcheck(lambda t: _call_depth(target, e, output=t), x, spec=DEPTH.id)
 
 
 @DEPTH.property(Category.ROBUSTNESS, strategy=depth_inputs(), name="deterministic")
@@ -769,16 +757,10 @@ def rot_not_modified(target: Target, ex: dict[str, Any]) -> None:
 @ROT.property(Category.GRADIENT, strategy=rot_inputs(), examples_factor=0.2, name="gradcheck_float64")
 def rot_gradcheck(target: Target, ex: dict[str, Any]) -> None:
     """Autograd's gradient in all eight channels matches finite differences in float64 (bin logits and residuals)."""
-    from torch.autograd.gradcheck import GradcheckError
-
     # outputs k/8 + 1/64: the (sin, cos) differences stay off smooth L1's knot at |d| = 1 (it is C1, not C2, there)
     x = (ex["output"].double() + 1 / 64).detach().requires_grad_(True)
     e = {**ex, "mask": ex["mask"].double(), "rotres": ex["rotres"].double()}
-    tol = ck.tolerance(ROT.id, "gradcheck", torch.float64)
-    try:
-        torch.autograd.gradcheck(lambda t: _call_rot(target, e, output=t), (x,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
-    except GradcheckError as exc:
-        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+    ck.assert_gradcheck(lambda t: _call_rot(target, e, output=t), x, spec=ROT.id)
 
 
 @ROT.property(Category.ROBUSTNESS, strategy=rot_inputs(), name="deterministic")
