@@ -249,13 +249,29 @@ def input_grad(out: torch.Tensor, wrt: torch.Tensor, cotangent: torch.Tensor | N
     return g
 
 
-def assert_gradcheck(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, spec: str) -> None:
-    """``torch.autograd.gradcheck`` of ``fn`` at the float64 leaf ``x`` (eps 1e-6), with the spec's
-    ``gradcheck`` tolerance; a mismatch fails with the first line of gradcheck's report."""
+def assert_gradcheck(
+    fn: Callable[..., torch.Tensor],
+    x: torch.Tensor | tuple[torch.Tensor, ...],
+    *,
+    spec: str,
+    names: Sequence[str] | None = None,
+) -> None:
+    """``torch.autograd.gradcheck`` of ``fn`` at the float64 leaves ``x`` (eps 1e-6), with the spec's
+    ``gradcheck`` tolerance; a mismatch fails with the first lines of gradcheck's report, naming
+    the input whose gradient is wrong."""
     from torch.autograd.gradcheck import GradcheckError
 
+    inputs = x if isinstance(x, tuple) else (x,)
     tol = tolerance(spec, "gradcheck", torch.float64)
     try:
-        torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=tol.atol, rtol=tol.rtol)
+        torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=tol.atol, rtol=tol.rtol)
     except GradcheckError as exc:
-        raise AssertionError(f"gradcheck failed: {str(exc).splitlines()[0]}") from None
+        text = str(exc).splitlines()
+        head = text[0] if text else "gradcheck failed"
+        if names and len(names) > 1:
+            import re
+
+            m = re.search(r"output (\d+) with respect to input (\d+)", head)
+            if m and int(m.group(2)) < len(names):
+                head += f" (input {m.group(2)} is {names[int(m.group(2))]})"
+        raise AssertionError(f"gradcheck failed: {head}") from None

@@ -65,6 +65,26 @@ class Recorder:
     asked: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)
+    regions: dict[str, int] = field(default_factory=dict)
+    pending_regions: list[str] = field(default_factory=list)
+    deviated: dict[int, dict[str, Any]] = field(default_factory=dict)  # deviation index -> count, first message, example
+    entered: dict[int, int] = field(default_factory=dict)  # deviation index -> examples inside its region
+
+    def mark_region(self, name: str) -> None:
+        """Called by strategies while drawing: the example being drawn lies in region ``name``."""
+        if name not in self.pending_regions:
+            self.pending_regions.append(name)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes and len(self.notes) < 20:
+            self.notes.append(text)
+
+    def count_entered(self, index: int) -> None:
+        self.entered[index] = self.entered.get(index, 0) + 1
+
+    def count_deviation(self, index: int, message: str, example_source: str | None) -> None:
+        cur = self.deviated.setdefault(index, {"count": 0, "message": message, "example": example_source})
+        cur["count"] += 1
 
     def add_series(self, chart: str, label: str, x: list[float], y: list[float], **meta: Any) -> None:
         """A curve for the report's plots (NaN/inf become None in the JSON)."""
@@ -78,6 +98,9 @@ class Recorder:
         self.examples += 1
         self.example = _snapshot(example) if example is not None else None
         self.calls = []
+        for name in self.pending_regions:
+            self.regions[name] = self.regions.get(name, 0) + 1
+        self.pending_regions = []
 
     def log_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.calls.append((_snapshot(args), _snapshot(kwargs)))

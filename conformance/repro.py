@@ -1,7 +1,7 @@
 """Runnable repro snippets for failing examples.
 
 A snippet rebuilds the shrunk example's tensors literally, shows the calls the
-check made to the target, and ends with :func:`conformance.runner.replay`, which
+check made to the target, and ends with :func:`conformance.replay.replay`, which
 re-runs the very same check on that example and raises the same error.
 """
 
@@ -78,7 +78,7 @@ def snippet(
     lines = [
         f"# Repro: {spec_id}::{prop} on target {target_name}",
         "import torch",
-        "from conformance.runner import replay",
+        "from conformance.replay import replay",
     ]
     if repro_call:
         lines.append(repro_call.rstrip())

@@ -2,12 +2,19 @@
 
 This is the single execution path shared by the pytest plugin, the CLI and the
 engine's own tests (the mutant kill matrix calls it directly).
+
+Registered deviations are applied here, per example: an example that fails
+inside a deviation's region is counted against that deviation and the search
+goes on (see ``conformance.deviations``), so a failure outside every region is
+still found, shrunk and reported with its own counterexample. Properties a
+target's capabilities cannot support are skipped here too, with the reason.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,11 +22,13 @@ import hypothesis
 from hypothesis import errors as hyp_errors
 
 from conformance import recorder, repro
+from conformance.catalogue import get_spec
+from conformance.deviations import Deviation, predicate_namespace
 from conformance.profiles import settings_for
-from conformance.spec import Category, Property, SkipProperty, get_spec
-from conformance.targets import Target, TargetError, TargetLoadError, TargetTimeout, resolve_targets, safe_text
+from conformance.spec import Property, SkipProperty
+from conformance.targets import Target, TargetError, TargetLoadError, TargetTimeout, safe_text
 
-__all__ = ["Outcome", "run_property", "replay", "requirement_missing", "STATUSES"]
+__all__ = ["Outcome", "run_property", "requirement_missing", "STATUSES"]
 
 STATUSES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
@@ -42,8 +51,13 @@ class Outcome:
     repro: str | None = None
     exception: str | None = None
     deviation: str | None = None
+    deviation_kind: str | None = None
+    deviations: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)
+    regions: dict[str, int] = field(default_factory=dict)
+    framework: str = "torch"
+    library: str | None = None
 
     @property
     def id(self) -> str:
@@ -89,8 +103,12 @@ def run_property(
     seed: int | None = None,
     shrink: bool = True,
     database: object = "default",
+    deviations: Sequence[Deviation] = (),
 ) -> Outcome:
-    """Run ``prop`` on ``target`` under a Hypothesis profile; never raises for target faults."""
+    """Run ``prop`` on ``target`` under a Hypothesis profile; never raises for target faults.
+
+    ``deviations`` are the registry entries that apply to this (target, spec,
+    property); examples inside their regions are counted, not failed."""
     out = Outcome(
         target=target.name,
         target_kind=target.kind,
@@ -99,9 +117,12 @@ def run_property(
         category=str(prop.category),
         status="passed",
         summary=prop.summary,
+        framework=target.framework,
+        library=target.library,
     )
     start = time.perf_counter()
     rec = recorder.Recorder()
+    devs = list(deviations)
     try:
         if target.load_error is not None:
             out.status, out.message = "error", target.load_error
@@ -109,9 +130,9 @@ def run_property(
         if target.skip_reason is not None:
             out.status, out.message = "skipped", target.skip_reason
             return out
-        if prop.category is Category.GRADIENT and target.conventions.get("autograd") == "none":
-            out.status = "skipped"
-            out.message = f"{target.name} computes outside torch autograd: gradient properties do not apply"
+        lacking = target.capabilities.lacks(prop.needs, target.name)
+        if lacking:
+            out.status, out.message = "skipped", lacking
             return out
         missing = requirement_missing(prop.requires)
         if missing:
@@ -122,7 +143,7 @@ def run_property(
             out.message = f"runs only in the {' / '.join(prop.profiles)} profile(s); this run uses {profile!r}"
             return out
         with recorder.active(rec):
-            _execute(prop, target, rec, profile=profile, seed=seed, shrink=shrink, database=database)
+            _execute(prop, target, rec, devs, profile=profile, seed=seed, shrink=shrink, database=database)
     except SkipProperty as exc:
         out.status, out.message = "skipped", str(exc)
     except BaseException as exc:  # noqa: BLE001 - every fault of the target becomes an outcome
@@ -142,13 +163,52 @@ def run_property(
         }
         out.notes = list(rec.notes)
         out.series = list(rec.series)
+        out.regions = dict(sorted(rec.regions.items()))
+        if devs:
+            _apply_deviations(out, devs, rec)
     return out
+
+
+def _apply_deviations(out: Outcome, devs: list[Deviation], rec: recorder.Recorder) -> None:
+    """Turn the per-example deviation counts into the outcome's status and rows.
+
+    - a failure outside every region keeps its status (failed / error);
+    - otherwise, examples absorbed by a deviation make the outcome ``xfailed``;
+    - otherwise, a region that was searched with nothing deviating makes it ``xpassed`` (stale);
+    - a region never entered is ``unexercised`` (no evidence either way).
+    A whole-property deviation (no ``where``) also covers failures that never reached an
+    example (a crash, a load error): they become ``xfailed``."""
+    rows = []
+    for i, d in enumerate(devs):
+        hit = rec.deviated.get(i)
+        entered = rec.entered.get(i, 0) + (hit["count"] if hit else 0)
+        state = "deviated" if hit else ("stale" if entered else "unexercised")
+        rows.append({**d.as_dict(), "count": hit["count"] if hit else 0, "entered": entered, "state": state,
+                     "message": hit["message"] if hit else None, "example": hit["example"] if hit else None})
+    out.deviations = rows
+    absorbed = [r for r in rows if r["state"] == "deviated"]
+    whole = next((d for d in devs if d.where is None), None)
+    if out.status in ("failed", "error"):
+        if whole is not None and not absorbed:
+            # The failure happened where no example could be checked against a region
+            # (e.g. a property without a strategy): a whole-property entry covers it.
+            out.status, out.deviation, out.deviation_kind = "xfailed", whole.reason, whole.kind
+            for r in rows:
+                if r["where"] is None:
+                    r.update(state="deviated", count=max(1, r["count"]), message=r["message"] or out.message)
+        return
+    if absorbed:
+        out.status, out.deviation, out.deviation_kind = "xfailed", absorbed[0]["reason"], absorbed[0]["kind"]
+    elif out.status == "passed" and any(r["state"] == "stale" for r in rows):
+        stale = next(r for r in rows if r["state"] == "stale")
+        out.status, out.deviation, out.deviation_kind = "xpassed", stale["reason"], stale["kind"]
 
 
 def _execute(
     prop: Property,
     target: Target,
     rec: recorder.Recorder,
+    devs: list[Deviation],
     *,
     profile: str,
     seed: int | None,
@@ -161,14 +221,31 @@ def _execute(
         from oracles.tf import tf
 
         tf()
+    def checked(example: dict[str, Any] | None) -> None:
+        rec.start_example(example)
+        if not devs:
+            prop.check(target, example or {})
+            return
+        ns = predicate_namespace(example) if example is not None and any(d.where for d in devs) else None
+        inside = [i for i, d in enumerate(devs) if d.covers(example, ns)]
+        try:
+            prop.check(target, example or {})
+        except Exception as exc:  # noqa: BLE001 - a failure inside a region is counted, not raised
+            err = _first_error(exc)
+            if not inside or isinstance(err, SkipProperty) or example is None:
+                raise
+            rec.count_deviation(inside[0], safe_text(err, limit=600),
+                                repro.to_source(rec.example) if rec.example is not None else None)
+            return
+        for i in inside:
+            rec.count_entered(i)
+
     if prop.strategy is None:
-        rec.start_example(None)
-        prop.check(target, {})
+        checked(None)
         return
 
     def inner(example: dict[str, Any]) -> None:
-        rec.start_example(example)
-        prop.check(target, example)
+        checked(example)
 
     for ex in reversed(prop.examples):
         inner = hypothesis.example(ex)(inner)
@@ -228,15 +305,3 @@ def _record_failure(out: Outcome, err: BaseException, rec: recorder.Recorder, pr
             calls=rec.calls,
             repro_call=target.repro_call,
         )
-
-
-def replay(spec_id: str, prop_name: str, *, target: str = "reference", example: dict[str, Any] | None = None) -> None:
-    """Re-run one property's check on one example; raises what the check raises."""
-    spec = get_spec(spec_id)
-    if prop_name not in spec.properties:
-        raise ValueError(f"{spec_id} has no property {prop_name!r}; it has: {', '.join(spec.properties)}")
-    (tgt,) = resolve_targets([target], [spec_id])
-    rec = recorder.Recorder()
-    with recorder.active(rec):
-        rec.start_example(example)
-        spec.properties[prop_name].check(tgt, example or {})

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 __all__ = [
+    "region",
     "FLOAT_DTYPES",
     "float_dtypes",
     "shapes",
@@ -26,6 +27,27 @@ __all__ = [
     "tensors",
     "NP_DTYPE",
 ]
+
+def region(name: str) -> None:
+    """Label the example being drawn as lying in the declared region ``name``.
+
+    Call it inside a composite strategy. The label goes to Hypothesis's statistics
+    (``event``) and to the run's recorder, which counts per property how many
+    examples each region received; the report sums them per spec, and a test fails
+    when a region a spec declares is never drawn in the ``ci`` profile.
+    """
+    import hypothesis
+
+    from conformance import recorder
+
+    rec = recorder.current()
+    if rec is not None:
+        rec.mark_region(name)
+    try:
+        hypothesis.event(f"region: {name}")
+    except Exception:  # noqa: BLE001 - outside a Hypothesis test (a plain .example() call)
+        pass
+
 
 FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
 NP_DTYPE = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}

@@ -17,21 +17,28 @@ that a crash in the code under test is told apart from a failed claim.
 from __future__ import annotations
 
 import faulthandler
-import importlib
-import inspect
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from conformance import recorder
-from conformance.spec import Spec, load_specs
 
-__all__ = ["Target", "TargetError", "TargetLoadError", "TargetTimeout", "conforms_to", "resolve_targets", "safe_text"]
+__all__ = [
+    "Capabilities",
+    "FRAMEWORKS",
+    "TORCH",
+    "Target",
+    "TargetError",
+    "TargetLoadError",
+    "TargetTimeout",
+    "conforms_to",
+    "safe_text",
+]
 
 
 MAX_MESSAGE = 4000  # characters of a foreign exception's text kept in a report
@@ -104,6 +111,51 @@ class TargetLoadError(Exception):
     """The target could not be imported or bound to a spec."""
 
 
+FRAMEWORKS = ("torch", "tf", "jax", "numpy")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target can do, as typed fields (never read from prose).
+
+    ``framework``: where it computes (``torch``, ``tf``, ``jax``, ``numpy``).
+    ``autograd``: where its gradients come from (``torch``; ``tf`` through
+    ``tf.GradientTape`` and ``jax`` through ``jax.vjp``, both bridged into torch's
+    autograd by the adapter; ``None``: no gradients). ``devices``: where it can
+    run on torch tensors. ``compilable``: ``torch.compile`` can trace it.
+    """
+
+    framework: str = "torch"
+    autograd: str | None = "torch"
+    devices: frozenset[str] = frozenset({"cpu", "cuda", "mps"})
+    compilable: bool = True
+
+    def __post_init__(self) -> None:
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"Capabilities(framework={self.framework!r}) must be one of {FRAMEWORKS}")
+        if self.autograd is not None and self.autograd not in FRAMEWORKS:
+            raise ValueError(f"Capabilities(autograd={self.autograd!r}) must be None or one of {FRAMEWORKS}")
+
+    def lacks(self, needs: frozenset[str], name: str) -> str | None:
+        """The reason a property with these needs does not apply to this target, or None."""
+        if "autograd" in needs and self.autograd is None:
+            return f"{name} computes in {self.framework} with no gradient bridge: gradient properties do not apply"
+        if "torch_devices" in needs and self.framework != "torch":
+            return (
+                f"{name} computes in {self.framework} on the CPU (its adapter converts tensors): "
+                "torch device placement is not what it exercises"
+            )
+        if "compile" in needs and (self.framework != "torch" or not self.compilable):
+            return f"{name} computes in {self.framework}: there is nothing for torch.compile to trace"
+        unknown = needs - {"autograd", "torch_devices", "compile"}
+        if unknown:
+            raise ValueError(f"unknown capability needs {sorted(unknown)}; known: autograd, torch_devices, compile")
+        return None
+
+
+TORCH = Capabilities()
+
+
 def conforms_to(*spec_ids: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare that the decorated callable implements the given spec(s).
 
@@ -128,8 +180,11 @@ class Target:
     spec_id: str
     fn: Callable[..., Any] | None
     source: str  # "module:attr" that imports the callable, for repro snippets
-    kind: str = "callable"  # reference | callable | variant | adapter
-    conventions: dict[str, str] = field(default_factory=dict)
+    kind: str = "callable"  # reference | callable | variant | adapter | mutant
+    capabilities: Capabilities = TORCH
+    translations: dict[str, str] = field(default_factory=dict)  # what an adapter translates, for the report
+    library: str | None = None  # the third-party distribution an adapter calls
+    why: str | None = None  # a variant's documented quirk
     load_error: str | None = None
     skip_reason: str | None = None  # e.g. the adapter's library is not installed
     repro_call: str | None = None  # how a repro snippet calls the library itself
@@ -138,6 +193,10 @@ class Target:
     @property
     def label(self) -> str:
         return self.name
+
+    @property
+    def framework(self) -> str:
+        return self.capabilities.framework
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         global _alarm_depth
@@ -216,109 +275,3 @@ def _restore_global_state(before: list[Any]) -> list[str]:
             put(old)
             changed.append(f"{what} {old} -> {new}")
     return changed
-
-
-def _import_attr(path: str) -> Any:
-    mod_name, _, attr = path.partition(":")
-    module = importlib.import_module(mod_name)
-    if not attr:
-        return module
-    obj: Any = module
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _reference(spec: Spec) -> Target:
-    fn = spec.reference
-    return Target(
-        name="reference",
-        spec_id=spec.id,
-        fn=fn,
-        source=f"{fn.__module__}:{fn.__qualname__}",
-        kind="reference",
-    )
-
-
-def resolve_targets(names: Sequence[str], spec_ids: Sequence[str]) -> list[Target]:
-    """Turn command-line target names into targets bound to specs.
-
-    Failures to import or bind become targets with ``load_error`` set, so that the
-    run records them as outcomes instead of crashing.
-    """
-    specs = load_specs()
-    for sid in spec_ids:
-        if sid not in specs:
-            raise ValueError(f"--spec {sid!r} is unknown; known specs: {', '.join(sorted(specs))}")
-    selected = list(spec_ids) or sorted(specs)
-    names = list(names) or ["reference"]
-    out: list[Target] = []
-    for name in names:
-        if name == "reference":
-            out.extend(_reference(specs[s]) for s in selected)
-        elif name in ("variant", "variants"):
-            for s in selected:
-                out.extend(_variant_target(specs[s], v.name) for v in specs[s].variants)
-        elif name.startswith("variant:"):
-            vname = name.split(":", 1)[1]
-            hits = [s for s in selected if any(v.name == vname for v in specs[s].variants)]
-            if not hits:
-                raise ValueError(f"--target {name!r}: no selected spec has a variant named {vname!r}")
-            out.extend(_variant_target(specs[s], vname) for s in hits)
-        elif ":" in name or "." in name:
-            out.extend(_callable_targets(name, spec_ids, specs))
-        else:
-            from conformance import adapters
-
-            out.extend(adapters.targets_for(name, selected))
-    return out
-
-
-def _variant_target(spec: Spec, vname: str) -> Target:
-    v = spec.variant(vname)
-    return Target(
-        name=f"variant:{vname}",
-        spec_id=spec.id,
-        fn=v.function,
-        source=f"{v.function.__module__}:{v.function.__qualname__}",
-        kind="variant",
-        conventions={"why": v.why},
-    )
-
-
-def _callable_targets(name: str, spec_ids: Sequence[str], specs: dict[str, Spec]) -> list[Target]:
-    try:
-        obj = _import_attr(name)
-    except Exception as exc:  # noqa: BLE001 - recorded as the target's outcome
-        msg = f"cannot import target {name!r}: {type(exc).__name__}: {exc}"
-        return [Target(name=name, spec_id=s, fn=None, source=name, load_error=msg) for s in (spec_ids or ["?"])]
-    if inspect.ismodule(obj):
-        found = [
-            (attr, fn)
-            for attr, fn in sorted(vars(obj).items())
-            if callable(fn) and getattr(fn, "__conformance_specs__", None)
-        ]
-        if not found:
-            raise ValueError(
-                f"--target {name!r} is a module with no callable declared by @conforms_to; "
-                "give module:attr with --spec ID instead"
-            )
-        return [
-            t
-            for attr, fn in found
-            for t in _callable_targets(f"{name}:{attr}", spec_ids, specs)
-        ]
-    if not callable(obj):
-        msg = f"target {name!r} is a {type(obj).__name__}, not callable"
-        return [Target(name=name, spec_id=s, fn=None, source=name, load_error=msg) for s in (spec_ids or ["?"])]
-    declared = tuple(getattr(obj, "__conformance_specs__", ()))
-    bound = list(spec_ids) or list(declared)
-    if not bound:
-        raise ValueError(
-            f"--target {name!r} declares no spec: pass --spec ID (one of {', '.join(sorted(specs))}) "
-            "or decorate it with conformance.conforms_to(ID)"
-        )
-    for sid in bound:
-        if sid not in specs:
-            raise ValueError(f"{name!r} declares unknown spec {sid!r}; known: {', '.join(sorted(specs))}")
-    return [Target(name=name, spec_id=s, fn=obj, source=name) for s in bound]

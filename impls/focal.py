@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import torch
 
-from impls._validate import check_real, check_same_dtype, check_same_shape, check_tensor, check_values_in
+from impls._validate import (
+    check_real,
+    check_reduction,
+    check_same_dtype,
+    check_same_shape,
+    check_tensor,
+    check_values_in,
+)
 
 __all__ = ["sigmoid_bce", "sigmoid_focal", "weighted_sigmoid_focal", "ultralytics_focal_loss"]
 
@@ -29,25 +36,67 @@ def _check_pair(logits: torch.Tensor, targets: torch.Tensor) -> None:
     check_values_in("targets", targets, 0.0, 1.0)
 
 
-def sigmoid_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    # An empty input's mean is nan (0/0), as torch's own losses give; its sum is 0.
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _check_broadcastable(name: str, w: torch.Tensor, logits: torch.Tensor) -> None:
+    check_tensor(name, w)
+    check_same_dtype("logits", logits, name, w)
+    try:
+        shape = torch.broadcast_shapes(w.shape, logits.shape)
+    except RuntimeError:
+        shape = None
+    if shape != logits.shape:
+        raise ValueError(f"{name} must broadcast to the logits' shape {tuple(logits.shape)}, got {tuple(w.shape)}")
+
+
+def sigmoid_bce(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    weight: torch.Tensor | None = None,
+    pos_weight: torch.Tensor | None = None,
+    reduction: str = "none",
+) -> torch.Tensor:
     """Binary cross-entropy on logits, elementwise, soft targets allowed.
 
-    ``BCE(x, z) = -z log(sigmoid(x)) - (1 - z) log(1 - sigmoid(x))``
-    computed as ``(1 - z) softplus(x) + z softplus(-x)``: both terms are
+    ``BCE(x, z) = -w [pw z log(sigmoid(x)) + (1 - z) log(1 - sigmoid(x))]``
+    computed as ``w [(1 - z) softplus(x) + pw z softplus(-x)]``: both terms are
     non-negative, so there is no cancellation (the TensorFlow form
     ``max(x, 0) - x z + log1p(exp(-|x|))`` loses ``ulp(x)`` when ``z`` is near 1).
 
     Args:
         logits: (*) float tensor of raw scores.
         targets: (*) tensor of the same shape and dtype, values in [0, 1].
+        weight: a tensor broadcastable to the logits' shape, multiplying each
+            element's loss (torch's ``weight``), or ``None``.
+        pos_weight: a tensor broadcastable to the logits' shape (usually one value
+            per class, on the last axis), multiplying the positive term, or ``None``.
+        reduction: ``"none"`` (the default: the loss per element), ``"mean"`` over
+            every element, or ``"sum"``.
 
     Returns:
-        (*) tensor of the same dtype: the loss per element, never reduced.
+        (*) tensor of the same dtype for ``"none"``, else a 0-d tensor.
 
-    Reference: ``tf.nn.sigmoid_cross_entropy_with_logits``; OpenPCDet ``loss_utils``.
+    Reference: ``torch.nn.functional.binary_cross_entropy_with_logits``,
+    ``tf.nn.sigmoid_cross_entropy_with_logits``; OpenPCDet ``loss_utils``.
     """
     _check_pair(logits, targets)
-    return (1 - targets) * _softplus(logits) + targets * _softplus(-logits)
+    check_reduction(reduction)
+    positive = targets * _softplus(-logits)
+    if pos_weight is not None:
+        _check_broadcastable("pos_weight", pos_weight, logits)
+        check_values_in("pos_weight", pos_weight, 0.0, float("inf"))
+        positive = pos_weight * positive
+    loss = (1 - targets) * _softplus(logits) + positive
+    if weight is not None:
+        _check_broadcastable("weight", weight, logits)
+        loss = weight * loss
+    return _reduce(loss, reduction)
 
 
 def _log_one_minus_pt(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -95,6 +144,7 @@ def sigmoid_focal(
     *,
     alpha: float | None = 0.25,
     gamma: float = 2.0,
+    reduction: str = "none",
 ) -> torch.Tensor:
     """Sigmoid focal loss, elementwise, soft targets allowed.
 
@@ -109,13 +159,16 @@ def sigmoid_focal(
         targets: (*) tensor of the same shape and dtype, values in [0, 1].
         alpha: weight of the positive class in [0, 1], or ``None`` for no weighting.
         gamma: focusing parameter, ``gamma >= 0``; ``gamma = 0`` gives (weighted) BCE.
+        reduction: ``"none"`` (the default: the loss per element), ``"mean"`` over
+            every element (torchvision's), or ``"sum"``.
 
     Returns:
-        (*) tensor of the same dtype: the loss per element, never reduced.
+        (*) tensor of the same dtype for ``"none"``, else a 0-d tensor.
 
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
     """
     _check_pair(logits, targets)
+    check_reduction(reduction)
     if alpha is not None:
         check_real("alpha", alpha, low=0.0, high=1.0)
     check_real("gamma", gamma, low=0.0)
@@ -129,7 +182,7 @@ def sigmoid_focal(
         loss = _FocalWithLogits.apply(logits, targets, float(gamma))
     if alpha is not None:
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return loss
+    return _reduce(loss, reduction)
 
 
 def weighted_sigmoid_focal(

@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = [
     "sigmoid",
+    "reduce",
     "sigmoid_bce",
     "sigmoid_bce_grad",
     "sigmoid_focal",
@@ -30,12 +31,30 @@ def _log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
-def sigmoid_bce(x: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """-z log p - (1-z) log(1-p), p = sigmoid(x)."""
+def sigmoid_bce(
+    x: np.ndarray, z: np.ndarray, weight: np.ndarray | None = None, pos_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """-w [pw z log p + (1-z) log(1-p)], p = sigmoid(x) (w = pw = 1 when absent)."""
     x = np.asarray(x, dtype=np.float64)
     z = np.asarray(z, dtype=np.float64)
-    tail = np.log1p(np.exp(-np.abs(x)))
-    return np.where(x >= 0, (1.0 - z) * x + tail, -z * x + tail)
+    if pos_weight is None:
+        tail = np.log1p(np.exp(-np.abs(x)))
+        out = np.where(x >= 0, (1.0 - z) * x + tail, -z * x + tail)
+    else:
+        # -log p = log1p(exp(-x)) and -log(1-p) = log1p(exp(x)), each evaluated without overflow.
+        neg_log_p = np.logaddexp(0.0, -x)
+        neg_log_1mp = np.logaddexp(0.0, x)
+        out = np.asarray(pos_weight, dtype=np.float64) * z * neg_log_p + (1.0 - z) * neg_log_1mp
+    return out if weight is None else np.asarray(weight, dtype=np.float64) * out
+
+
+def reduce(values: np.ndarray, reduction: str) -> np.ndarray | float:
+    """'none' keeps the elements, 'sum' adds them, 'mean' averages them (an empty mean is nan)."""
+    if reduction == "none":
+        return values
+    if reduction == "sum":
+        return float(np.sum(values))
+    return float(np.mean(values)) if np.size(values) else float("nan")
 
 
 def sigmoid_bce_grad(x: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -14,12 +14,14 @@ import pytest
 import torch
 
 from conformance import tolerances
-from conformance.runner import replay, run_property
-from conformance.spec import Category, get_spec, load_specs
-from conformance.targets import resolve_targets
+from conformance.catalogue import get_spec, load_specs
+from conformance.replay import replay
+from conformance.runner import run_property
+from conformance.select import resolve_targets
+from conformance.spec import Category
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = json.loads((ROOT / "conformance" / "report.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "conformance" / "report" / "schema.json").read_text())
 
 
 def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -150,9 +152,9 @@ def test_known_deviation_turns_failure_into_xfail_and_flags_stale_entries(tmp_pa
     devs = tmp_path / "devs.toml"
     devs.write_text(
         '[[deviation]]\ntarget = "tests.fixtures.targets:alpha_swapped_focal"\nspec = "sigmoid_focal"\n'
-        'property = "agrees_with_numpy"\nreason = "alpha weights the negatives on purpose"\n'
+        'property = "agrees_with_numpy"\nkind = "convention"\nreason = "alpha weights the negatives on purpose"\n'
         '[[deviation]]\ntarget = "tests.fixtures.targets:alpha_swapped_focal"\nspec = "sigmoid_focal"\n'
-        'property = "deterministic"\nreason = "was random once"\n'
+        'property = "deterministic"\nkind = "defect"\nreason = "was random once"\n'
     )
     res = _run_cli(
         "run", "--target", "tests.fixtures.targets:alpha_swapped_focal", "--spec", "sigmoid_focal",
@@ -201,7 +203,8 @@ def test_reference_validation_errors_name_the_argument() -> None:
 
 
 def test_html_report_escapes_strings_from_targets() -> None:
-    from conformance import report, report_html
+    from conformance import report
+    from conformance.report import html as report_html
 
     payload = "<script>alert(1)</script>"
     outcome = {

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = json.loads((ROOT / "conformance" / "report.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "conformance" / "report" / "schema.json").read_text())
 H = "tests.hostile.targets:"
 TIMEOUT = "0.5"  # --example-timeout for every session: hangs cost half a second
 
@@ -153,11 +153,26 @@ def test_segfaults_and_hangs_that_ignore_sigalrm_are_recorded_with_the_workers_t
     assert got[("segfaults", "agrees_with_numpy")]["exception"] == "WorkerCrash"
 
 
-def test_without_xdist_a_process_kill_ends_the_run_and_keeps_the_previous_report(tmp_path: Path) -> None:
+def test_plain_run_isolates_exits_segfaults_and_hangs_by_default(tmp_path: Path) -> None:
+    # No -n: `conformance run` puts the targets in one worker process of its own, so each of
+    # these becomes an error outcome, the run goes on to the next target and writes its report.
+    expected = {
+        ("os_exit", "agrees_with_numpy"): ("error", r"the worker process died while the target ran"),
+        ("segfaults", "agrees_with_numpy"): ("error", r"Fatal Python error: Segmentation fault"),
+        ("hangs_ignoring_alarm", "agrees_with_numpy"): ("error", r"did not yield to SIGALRM"),
+        ("hangs", "agrees_with_numpy"): ("error", r"did not return within 0.5 s"),
+        ("good", "agrees_with_numpy"): ("passed", r"^$"),
+    }
+    res, data = _run(tmp_path, ["os_exit", "segfaults", "hangs_ignoring_alarm", "hangs", "good"], "agrees_with_numpy")
+    assert res.returncode == 1, res.stdout[-3000:]
+    assert not _mismatches(data, expected), "\n".join(_mismatches(data, expected))
+
+
+def test_in_process_with_n0_a_process_kill_ends_the_run_and_keeps_the_previous_report(tmp_path: Path) -> None:
     previous = '{"previous": "report"}\n'
     (tmp_path / "conformance.json").write_text(previous)
     args = [sys.executable, "-m", "conformance.cli", "run", "--spec", "sigmoid_bce", "-k", "agrees_with_numpy",
-            "--target", H + "os_exit", "--report-dir", str(tmp_path)]
+            "--target", H + "os_exit", "--report-dir", str(tmp_path), "-n", "0"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), CI="true")
     res = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 3, res.stdout[-3000:]

@@ -1,6 +1,6 @@
 """Report reliability: interrupted writes keep the previous report; runs are reproducible.
 
-Every report produced here is validated against ``conformance/report.schema.json``.
+Every report produced here is validated against ``conformance/report/schema.json``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance import report, report_md
+from conformance import report
+from conformance.report import markdown as report_md
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = json.loads((ROOT / "conformance" / "report.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "conformance" / "report" / "schema.json").read_text())
 OLD = "previous good report\n"
 
 

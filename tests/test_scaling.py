@@ -22,13 +22,13 @@ from typing import Any
 import jsonschema
 import pytest
 
+from conformance.catalogue import get_spec
 from conformance.profiles import open_database, redact_url
 from conformance.runner import run_property
-from conformance.spec import get_spec
-from conformance.targets import resolve_targets
+from conformance.select import resolve_targets
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = json.loads((ROOT / "conformance" / "report.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "conformance" / "report" / "schema.json").read_text())
 LOGGED = "tests.hostile.targets:wrong_for_large_logits_logged"
 
 

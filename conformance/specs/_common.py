@@ -101,7 +101,7 @@ def register_device_properties(
     moved = tuple(tensor_keys or float_keys)
 
     def _device_check(target: Target, ex: dict[str, Any], device: str) -> None:
-        if target.conventions.get("autograd") == "none":
+        if target.capabilities.framework != "torch":
             raise SkipProperty(f"{target.name} computes outside torch (its adapter goes through NumPy on the CPU): "
                                "the library's own device placement is not what this adapter exercises")
         cpu = call(target, ex)
@@ -147,7 +147,7 @@ def register_device_properties(
         fn = target.fn
         if fn is None:
             raise SkipProperty("target is not loaded")
-        if target.conventions.get("autograd") == "none":
+        if target.capabilities.framework != "torch":
             raise SkipProperty(f"{target.name} computes outside torch (its adapter goes through NumPy): nothing for "
                                "torch.compile to compile")
         try:

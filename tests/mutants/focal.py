@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 from impls import focal as ref
+from impls._validate import check_reduction
 from tests.mutants import Mutant
+
+
+def bce_keywords(core):  # type: ignore[no-untyped-def]
+    """The canonical keywords around an elementwise BCE mutant ``core(x, z)``, applied as the
+    reference does, so the mutant differs from the reference only in its planted defect.
+
+    BCE is linear in z, so pos_weight splits it as (1 - z) core(x, 0) + pw z core(x, 1)."""
+
+    @functools.wraps(core)
+    def wrapped(logits, targets, *, weight=None, pos_weight=None, reduction="none"):  # type: ignore[no-untyped-def]
+        check_reduction(reduction)
+        if pos_weight is None:
+            loss = core(logits, targets)
+        else:
+            loss = (1 - targets) * core(logits, torch.zeros_like(targets)) + pos_weight * targets * core(
+                logits, torch.ones_like(targets))
+        if weight is not None:
+            loss = weight * loss
+        return ref._reduce(loss, reduction)
+
+    return wrapped
+
+
+def focal_keywords(core):  # type: ignore[no-untyped-def]
+    """``reduction`` around an elementwise focal mutant ``core(x, z, alpha=, gamma=)``."""
+
+    @functools.wraps(core)
+    def wrapped(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
+        check_reduction(reduction)
+        return ref._reduce(core(logits, targets, alpha=alpha, gamma=gamma), reduction)
+
+    return wrapped
 
 
 def _bce_naive(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -14,49 +49,59 @@ def _bce_naive(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return torch.log(1 + torch.exp(x)) - x * z
 
 
+@bce_keywords
 def bce_naive_softplus(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return _bce_naive(logits, targets)
 
 
+@bce_keywords
 def bce_tf_formula(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     # The TF/OpenPCDet formula through autograd: clamp passes gradient 1 at x == 0
     # and |x|' is 0 there, so d/dx at 0 is 1 - z instead of 1/2 - z.
     return torch.clamp(logits, min=0) - logits * targets + torch.log1p(torch.exp(-torch.abs(logits)))
 
 
+@bce_keywords
 def bce_clipped_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     p = torch.sigmoid(logits).clamp(1e-7, 1 - 1e-7)
     return -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p))
 
 
+@bce_keywords
 def bce_float32_compute(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ref.sigmoid_bce(logits.float(), targets.float()).to(logits.dtype)
 
 
+@bce_keywords
 def bce_returns_float32(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ref.sigmoid_bce(logits, targets).float()
 
 
+@bce_keywords
 def bce_clamps_logits_in_place(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     logits.clamp_(-80.0, 80.0)  # "avoid overflow" -- on the caller's tensor
     return ref.sigmoid_bce(logits, targets)
 
 
+@bce_keywords
 def bce_broadcasts_targets(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     x, z = torch.broadcast_tensors(logits, targets) if logits.shape != targets.shape else (logits, targets)
     return (1 - z) * F.softplus(x) + z * F.softplus(-x) if x.dim() else ref.sigmoid_bce(x, z)
 
 
+@bce_keywords
 def bce_dropout_left_on(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     # A dropout on the logits left in training mode: random output for a fixed input.
     return ref.sigmoid_bce(F.dropout(logits, p=0.2, training=True), targets)
 
 
+@focal_keywords
 def focal_alpha_wrong_class(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     flipped = None if alpha is None else 1 - alpha
     return ref.sigmoid_focal(logits, targets, alpha=flipped, gamma=gamma) if alpha is not None else ref.sigmoid_focal(logits, targets, alpha=None, gamma=gamma)
 
 
+@focal_keywords
 def focal_torchvision_style(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     # The common port: (1 - p_t) ** gamma by subtraction and a plain pow. Forward is
     # fine; for gamma < 1 the gradient is 0 ** (gamma - 1) * 0 = nan where p_t == 1.
@@ -69,6 +114,7 @@ def focal_torchvision_style(logits, targets, *, alpha=0.25, gamma=2.0):  # type:
     return loss
 
 
+@focal_keywords
 def focal_factor_from_mean(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     # Seed 002's pattern: the focal factor computed from the reduced (mean) loss.
     ce = ref.sigmoid_bce(logits, targets)
@@ -79,6 +125,7 @@ def focal_factor_from_mean(logits, targets, *, alpha=0.25, gamma=2.0):  # type: 
     return loss
 
 
+@focal_keywords
 def focal_pt_power(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     p = torch.sigmoid(logits)
     p_t = p * targets + (1 - p) * (1 - targets)
@@ -88,10 +135,12 @@ def focal_pt_power(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[n
     return loss
 
 
+@focal_keywords
 def focal_alpha_none_as_default(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     return ref.sigmoid_focal(logits, targets, alpha=0.25 if alpha is None else alpha, gamma=gamma)
 
 
+@focal_keywords
 def focal_detached_factor(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     factor = ref.sigmoid_focal(logits, targets, alpha=None, gamma=gamma) / ref.sigmoid_bce(logits, targets).clamp_min(1e-300)
     loss = factor.detach() * ref.sigmoid_bce(logits, targets)
@@ -100,6 +149,7 @@ def focal_detached_factor(logits, targets, *, alpha=0.25, gamma=2.0):  # type: i
     return loss
 
 
+@focal_keywords
 def focal_hard_threshold_targets(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     # Treats soft targets as labels for p_t and alpha_t (z > 0.5), keeping BCE soft.
     hard = (targets > 0.5).to(logits.dtype)
@@ -111,15 +161,18 @@ def focal_hard_threshold_targets(logits, targets, *, alpha=0.25, gamma=2.0):  # 
     return loss
 
 
+@focal_keywords
 def focal_float32_compute(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     return ref.sigmoid_focal(logits.float(), targets.float(), alpha=alpha, gamma=gamma).to(logits.dtype)
 
 
+@focal_keywords
 def focal_smooths_targets_in_place(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     targets.clamp_(0.0, 1.0)  # "sanitise" the labels, writing into the caller's tensor
     return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma)
 
 
+@focal_keywords
 def focal_gamma_ignored_when_alpha_none(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     # A branch for "no alpha" that forgets the focal factor (plain BCE).
     if alpha is None:
@@ -127,6 +180,7 @@ def focal_gamma_ignored_when_alpha_none(logits, targets, *, alpha=0.25, gamma=2.
     return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma)
 
 
+@focal_keywords
 def focal_gamma_floor(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     # "non-zero power for gradient stability": 1.000001 - p_t, as in a commented-out ultralytics line.
     p = torch.sigmoid(logits)
@@ -137,17 +191,19 @@ def focal_gamma_floor(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignor
     return loss
 
 
+@focal_keywords
 def focal_gamma0_shortcut(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     if gamma == 0:
         return ref.sigmoid_bce(logits, targets)
     return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma)
 
 
-def focal_mean_reduced(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+def focal_mean_reduced(logits, targets, *, alpha=0.25, gamma=2.0, reduction="mean"):  # type: ignore[no-untyped-def]
     # reduction="mean" by default, as many ports have it: a scalar instead of elementwise values.
-    return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma).mean()
+    return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma, reduction=reduction)
 
 
+@focal_keywords
 def focal_one_sided_clamp(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     # Guards log(p) against 0 but forgets log(1 - p): asymmetric in the two classes.
     p = torch.sigmoid(logits)
@@ -159,10 +215,12 @@ def focal_one_sided_clamp(logits, targets, *, alpha=0.25, gamma=2.0):  # type: i
     return loss
 
 
+@focal_keywords
 def focal_dropout(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     return ref.sigmoid_focal(F.dropout(logits, p=0.2, training=True), targets, alpha=alpha, gamma=gamma)
 
 
+@focal_keywords
 def focal_compiled_fast_path(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     # A "fast path" taken only under torch.compile that computes in float32 and casts back.
     if torch.compiler.is_compiling():
@@ -198,12 +256,14 @@ def weighted_naive_pow(logits, targets, weights, *, alpha=0.25, gamma=2.0):  # t
     return focal_torchvision_style(logits, targets, alpha=alpha, gamma=gamma) * weights.unsqueeze(-1)
 
 
+@bce_keywords
 def bce_cpu_constant(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     # A helper tensor built without device=: fine on the CPU, a device mismatch on CUDA/MPS.
     one = torch.ones(logits.shape, dtype=logits.dtype)
     return ref.sigmoid_bce(logits, targets) * one
 
 
+@focal_keywords
 def focal_cpu_constant(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     one = torch.ones(logits.shape, dtype=logits.dtype)
     return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma) * one
@@ -222,6 +282,7 @@ def weighted_returns_float32(logits, targets, weights, *, alpha=0.25, gamma=2.0)
     return ref.weighted_sigmoid_focal(logits, targets, weights, alpha=alpha, gamma=gamma).float()
 
 
+@focal_keywords
 def focal_broadcasts_targets(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
     return ref.sigmoid_focal(*torch.broadcast_tensors(logits, targets), alpha=alpha, gamma=gamma)
 
@@ -271,7 +332,7 @@ MUTANTS = [
     Mutant("gamma0_shortcut", F_, focal_gamma0_shortcut, "gamma == 0 short-cut returns plain BCE, dropping alpha",
            ("gamma0_alpha_half_is_half_bce", "agrees_with_numpy")),
     Mutant("mean_reduced", F_, focal_mean_reduced, "reduces to the mean by default instead of elementwise",
-           ("output_dtype_and_shape", "agrees_with_numpy")),
+           ("output_dtype_and_shape", "agrees_with_numpy", "defaults_honoured")),
     Mutant("one_sided_clamp", F_, focal_one_sided_clamp, "clamps p before log(p) but not 1 - p before log(1 - p)",
            ("label_flip_symmetry", "agrees_with_numpy", "low_precision_matches_float32")),
     Mutant("dropout_left_on", F_, focal_dropout, "dropout in training mode makes it random",

@@ -1,4 +1,9 @@
-"""The report writer: ``conformance.json`` (versioned schema) and ``conformance.md``.
+"""The report: ``build`` gathers a run's outcomes into the versioned JSON document;
+``write_all`` renders it as ``conformance.json``, ``.md`` and ``.html``.
+
+The renderers (``markdown``, ``html``) read the document and the helpers in
+``model``; nothing here imports a renderer at module level, and no renderer
+imports this module.
 
 Files are written atomically (a temporary file in the same folder, then
 ``os.replace``), so an interrupted run leaves the previous report intact.
@@ -12,7 +17,6 @@ import os
 import platform
 import sys
 import tempfile
-from collections import defaultdict
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -104,6 +108,7 @@ def build(
     started: float | None = None,
     deviation_files: list[str] | None = None,
     options: dict[str, Any] | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     outs = sorted(outcomes, key=lambda o: (o["target"], o["spec"], o["property"]))
     from conformance.deviations import load_deviations
@@ -130,9 +135,11 @@ def build(
         "summary": _summary(outs),
         "accuracy": _accuracy(outs),
         "stale_deviations": [
-            {"target": o["target"], "spec": o["spec"], "property": o["property"], "reason": o["deviation"]}
+            {"target": o["target"], "spec": o["spec"], "property": o["property"], "where": d["where"],
+             "kind": d["kind"], "entered": d["entered"], "reason": d["reason"]}
             for o in outs
-            if o["status"] == "xpassed"
+            for d in o.get("deviations") or []
+            if d["state"] == "stale"
         ],
         "unmatched_deviations": unmatched,
         "mutants": _mutant_summary(list(mutants)),
@@ -162,33 +169,18 @@ def write_all(data: dict[str, Any], out_dir: Path) -> list[str]:
     Every text is rendered before the first file is replaced, so a renderer that
     fails leaves the whole previous report in place, not a new JSON beside an old page.
     """
-    from conformance import report_md
+    from conformance.report import markdown
 
     texts = {"conformance.json": json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"}
-    texts["conformance.md"] = report_md.render(data)
+    texts["conformance.md"] = markdown.render(data)
     try:
-        from conformance import report_html
+        from conformance.report import html
     except ImportError:
         pass
     else:
-        texts["conformance.html"] = report_html.render(data)
+        texts["conformance.html"] = html.render(data)
     paths = []
     for name, text in texts.items():
         atomic_write(out_dir / name, text)
         paths.append(str(out_dir / name))
     return paths
-
-
-def matrix(outcomes: list[dict[str, Any]]) -> tuple[list[str], list[tuple[str, str]], dict[tuple[str, str, str], dict[str, Any]]]:
-    """(targets, (spec, property) rows, cell lookup) for the target x property matrix."""
-    targets = sorted({o["target"] for o in outcomes}, key=lambda t: (t != "reference", t))
-    rows = sorted({(o["spec"], o["property"]) for o in outcomes})
-    cells = {(o["spec"], o["property"], o["target"]): o for o in outcomes}
-    return targets, rows, cells
-
-
-def by_spec(rows: list[tuple[str, str]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = defaultdict(list)
-    for s, p in rows:
-        out[s].append(p)
-    return out

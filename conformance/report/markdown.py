@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.report import by_spec, matrix
+from conformance.report.model import by_spec, matrix
 
 __all__ = ["render"]
 

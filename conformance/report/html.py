@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from conformance.report import matrix
+from conformance.report.model import matrix
 
 __all__ = ["render"]
 
@@ -73,7 +73,7 @@ def _plots(outcomes: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def render(data: dict[str, Any]) -> str:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("conformance", "templates"),
+        loader=jinja2.PackageLoader("conformance.report", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )

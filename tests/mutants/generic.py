@@ -1,0 +1,155 @@
+"""Mutants built from each spec's calling convention, one family of mistakes per generic claim.
+
+For every spec with a convention, wrapped around its reference:
+
+- ``ignores_<kw>``: the keyword is accepted and dropped (the reference's default is
+  used whatever the caller passed) -- killed by ``honours_<kw>``;
+- ``default_<kw>_changed``: the keyword's default differs from the canonical one --
+  killed by ``defaults_honoured``;
+- ``writes_into_<arg>``: the call writes into one tensor input after computing --
+  killed by ``inputs_not_modified``;
+- ``detached_<arg>``: one differentiable input is detached, so the values are right
+  and its gradient is missing -- killed by ``gradcheck_float64``.
+
+Broadcasting, dtype and domain mistakes are specific to each contract and live in
+the family modules.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from conformance.catalogue import load_specs
+from conformance.spec import Keyword, Spec
+from tests.mutants import Mutant
+
+_ALT_STR = {"mean": "sum", "sum": "mean", "none": "sum", "batchmean": "sum"}
+
+
+def _alternative(k: Keyword) -> Any:
+    """A valid value other than the canonical default, or None when there is no obvious one."""
+    d = k.default
+    if isinstance(d, bool):
+        return not d
+    if isinstance(d, int):
+        return 0 if d != 0 else 1
+    if isinstance(d, float):
+        return d / 2 if d > 0 else 0.5
+    if isinstance(d, str):
+        return _alt_str(d)
+    return None
+
+
+def _alt_str(d: str) -> str | None:
+    return _ALT_STR.get(d)
+
+
+def _positional_index(spec: Spec, name: str) -> int:
+    assert spec.convention is not None
+    return [a.name for a in spec.convention.args].index(name)
+
+
+def _named(fn: Callable[..., Any], name: str, spec: Spec) -> Callable[..., Any]:
+    fn.__name__ = fn.__qualname__ = name
+    fn.__module__ = __name__
+    globals()[name] = fn  # importable as tests.mutants.generic:<name>, for repro snippets
+    return fn
+
+
+def _ignores(spec: Spec, k: Keyword) -> Mutant:
+    ref = spec.reference
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop(k.name, None)
+        return ref(*args, **kwargs)
+
+    return Mutant(f"ignores_{k.name}", spec.id, _named(fn, f"{spec.id}__ignores_{k.name}", spec),
+                  f"accepts {k.name}= and drops it: the result is always the one at the default {k.default!r}",
+                  killed_by=(f"honours_{k.name}",))
+
+
+def _default_changed(spec: Spec, k: Keyword, alt: Any) -> Mutant:
+    ref = spec.reference
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault(k.name, alt)
+        return ref(*args, **kwargs)
+
+    return Mutant(f"default_{k.name}_changed", spec.id, _named(fn, f"{spec.id}__default_{k.name}_changed", spec),
+                  f"the default of {k.name} is {alt!r}, not the canonical {k.default!r}", killed_by=("defaults_honoured",))
+
+
+def _scribble(t: torch.Tensor) -> None:
+    with torch.no_grad():
+        if t.dtype == torch.bool:
+            t.logical_not_()
+        elif t.is_floating_point():
+            t.mul_(2).add_(1)
+        else:
+            t.add_(1)
+
+
+def _writes_into(spec: Spec, name: str) -> Mutant:
+    ref = spec.reference
+    i = _positional_index(spec, name)
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        out = ref(*args, **kwargs)
+        arg = args[i] if i < len(args) else None
+        for t in _tensors(arg):
+            _scribble(t)
+        return out
+
+    return Mutant(f"writes_into_{name}", spec.id, _named(fn, f"{spec.id}__writes_into_{name}", spec),
+                  f"scribbles on the caller's {name} after computing (an in-place op on an input)",
+                  killed_by=("inputs_not_modified",))
+
+
+def _tensors(v: Any) -> list[torch.Tensor]:
+    if isinstance(v, torch.Tensor):
+        return [v]
+    if isinstance(v, dict):
+        return [t for x in v.values() for t in _tensors(x)]
+    if isinstance(v, (list, tuple)):
+        return [t for x in v for t in _tensors(x)]
+    return []
+
+
+def _detached(spec: Spec, name: str) -> Mutant:
+    ref = spec.reference
+    i = _positional_index(spec, name)
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(a.detach() if j == i and isinstance(a, torch.Tensor) else a for j, a in enumerate(args))
+        return ref(*args, **kwargs)
+
+    return Mutant(f"detached_{name}", spec.id, _named(fn, f"{spec.id}__detached_{name}", spec),
+                  f"{name} is detached: the values are right, its gradient is missing", killed_by=("gradcheck_float64",))
+
+
+@functools.cache
+def _build() -> tuple[Mutant, ...]:
+    out: list[Mutant] = []
+    for spec in load_specs().values():
+        conv = spec.convention
+        if conv is None:
+            continue
+        props = spec.properties
+        for k in conv.keywords:
+            if f"honours_{k.name}" in props and props[f"honours_{k.name}"].generic:
+                out.append(_ignores(spec, k))
+            alt = _alternative(k)
+            if not k.required and alt is not None and "defaults_honoured" in props and props["defaults_honoured"].generic:
+                out.append(_default_changed(spec, k, alt))
+        if "inputs_not_modified" in props and props["inputs_not_modified"].generic:
+            out.extend(_writes_into(spec, a.name) for a in conv.args)
+        if "gradcheck_float64" in props and props["gradcheck_float64"].generic:
+            out.extend(_detached(spec, n) for n in conv.differentiable)
+    return tuple(out)
+
+
+MUTANTS = list(_build())
