@@ -303,8 +303,17 @@ def _opt(ex: dict[str, Any], key: str) -> np.ndarray | None:
     return None if ex.get(key) is None else _np(ex[key])
 
 
-def _red(ex: dict[str, Any], values: np.ndarray) -> Any:
-    return npo.reduce(values, ex.get("reduction", "none"))
+def _red(ex: dict[str, Any], values: np.ndarray, scale: Any = None) -> Want:
+    """The oracle's answer for the example's reduction. A sum whose terms add up beyond the
+    input dtype's range overflows in any implementation that sums in that dtype (torch's
+    own mean does): such an example is outside the trusted domain, counted as not asked."""
+    red = ex.get("reduction", "none")
+    out = npo.reduce(values, red)
+    mask = None
+    if red != "none":
+        limit = float(torch.finfo(ex["logits"].dtype).max)
+        mask = np.asarray(bool(np.sum(np.abs(values)) < limit / 2))
+    return Want(out, mask=mask, scale=scale)
 
 
 def _bce_numpy(ex: dict[str, Any]) -> Any:
@@ -323,7 +332,7 @@ def _bce_tensorflow(ex: dict[str, Any]) -> Want:
     x = ex["logits"]
     dt = hh.NP_DTYPE[x.dtype]
     out = tfo.sigmoid_bce(_np(x).astype(dt), _np(ex["targets"]).astype(dt))
-    return Want(_red(ex, out), scale=_reduced(ex, np.abs(_np(x))))
+    return _red(ex, out, scale=_reduced(ex, np.abs(_np(x))))
 
 
 def _focal_numpy(ex: dict[str, Any]) -> Any:
@@ -340,7 +349,7 @@ def _focal_keras(ex: dict[str, Any]) -> Want:
     from oracles import tf as tfo
 
     x, z, g = _np(ex["logits"]), _np(ex["targets"]), ex.get("gamma", 2.0)
-    return Want(_red(ex, tfo.sigmoid_focal(x, z, ex.get("alpha", 0.25), g)), scale=_reduced(ex, _keras_scale(x, z, g)))
+    return _red(ex, tfo.sigmoid_focal(x, z, ex.get("alpha", 0.25), g), scale=_reduced(ex, _keras_scale(x, z, g)))
 
 
 def _weighted_numpy(ex: dict[str, Any]) -> np.ndarray:
