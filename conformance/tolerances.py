@@ -24,7 +24,17 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Tol", "tolerance", "grad_tolerance", "OVERRIDES", "FLOAT64_OVERRIDES", "DEFAULTS", "GRAD_DEFAULTS"]
+__all__ = [
+    "Tol",
+    "tolerance",
+    "grad_tolerance",
+    "ulp_budget",
+    "OVERRIDES",
+    "FLOAT64_OVERRIDES",
+    "ULP_BUDGETS",
+    "DEFAULTS",
+    "GRAD_DEFAULTS",
+]
 
 
 @dataclass(frozen=True)
@@ -131,13 +141,38 @@ FLOAT64_OVERRIDES: dict[tuple[str, str], Tol] = {
 }
 
 
+# (spec_id or "*", key) -> an error budget in ULPs of the judged dtype, for comparisons with
+# an exact (arbitrary-precision) oracle: the tolerance is then n * eps(dtype) relative to
+# max(|exact|, scale), where the property's scale is the first-order effect of one rounding of
+# each *inexact* quantity the loss must form (eps * sum |v dL/dv|, the condition number times
+# |L|). Where the loss is well conditioned that is a few ULPs of the result in every dtype, so a
+# float64 result that carries float32-level error fails; where it is not (soft targets against
+# large logits, whose product must round), the budget widens by exactly that conditioning.
+ULP_BUDGETS: dict[tuple[str, str], tuple[int, str]] = {
+    ("*", "exact"): (
+        8,
+        "8 ulp of the output dtype beyond the conditioning of the inexact inputs: a chain of a few correctly "
+        "rounded exp/log1p/pow operations, summed without cancellation, stays within it",
+    ),
+}
+
+
 def _lookup(table: dict[tuple[str, str], Tol], spec_id: str, key: str) -> Tol | None:
     """The spec's own entry for ``key``, else the ``"*"`` one, else None."""
     return table.get((spec_id, key), table.get(("*", key)))
 
 
+def ulp_budget(spec_id: str, key: str) -> tuple[int, str] | None:
+    return ULP_BUDGETS.get((spec_id, key), ULP_BUDGETS.get(("*", key)))
+
+
 def tolerance(spec_id: str, key: str, dtype: torch.dtype) -> Tol:
     """The forward tolerance for comparison ``key`` of ``spec_id`` at ``dtype``."""
+    budget = ulp_budget(spec_id, key)
+    if budget is not None and dtype.is_floating_point:
+        n, why = budget
+        info = torch.finfo(dtype)
+        return Tol(rtol=n * info.eps, atol=n * info.tiny, reason=f"{why} ({n} x eps({str(dtype).removeprefix('torch.')}))")
     if dtype == torch.float64 and (t64 := _lookup(FLOAT64_OVERRIDES, spec_id, key)) is not None:
         return t64
     d = DEFAULTS.get(dtype, DEFAULTS[torch.float32])
