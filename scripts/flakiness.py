@@ -1,12 +1,22 @@
-"""Flakiness check: run the suite N times with the derandomised ``ci`` profile and
-compare every outcome (status of each target x spec x property, and each planted
-mutant's kill) across the runs.
+"""Flakiness checks.
+
+Derandomised: run the suite N times with the ``ci`` profile and compare every
+outcome (status of each target x spec x property, and each planted mutant's kill)
+across the runs.
 
     python scripts/flakiness.py --runs 5                 # the whole suite, 5 times
     python scripts/flakiness.py --runs 2 -- -k sigmoid_bce   # extra pytest arguments after --
 
-Exit status 0 when every run gives the same outcomes, 1 otherwise (the differing
-outcomes are listed), 2 when a run wrote no report.
+Random seeds: run N times with random seeds of the ``dev`` profile (``CI`` unset, as a
+developer or a new user runs it) and list every outcome that differs from the
+registry: a failure or error no deviation expects, or a stale deviation, with the
+seed that produced it.
+
+    python scripts/flakiness.py --random 10              # the test command, 10 random seeds
+    python scripts/flakiness.py --random 10 --main-job   # the README's main job instead
+
+Exit status 0 when every run agrees (derandomised) or nothing differs from the
+registry (random), 1 otherwise (listed), 2 when a run wrote no report.
 """
 
 from __future__ import annotations
@@ -43,12 +53,70 @@ def compare(runs: list[dict[str, str]]) -> list[str]:
     return diffs
 
 
+MAIN_JOB_TARGETS = ("reference", "variants", "all-installed")
+
+
+def unexpected(report: dict[str, Any]) -> list[str]:
+    """Every outcome the registry does not expect: failed, error, or a stale deviation (xpassed)."""
+    out = []
+    for o in report.get("outcomes", []):
+        if o["status"] in ("failed", "error", "xpassed"):
+            msg = " ".join(str(o.get("message") or o.get("deviation") or "").split())[:300]
+            out.append(f"{o['spec']}::{o['property']}[{o['target']}] {o['status']}: {msg}")
+    return out
+
+
+def random_seeds(args: argparse.Namespace) -> int:
+    import random
+
+    env = {k: v for k, v in os.environ.items() if k != "CI"}  # the dev profile: random examples
+    found: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="flakiness-") as tmp:
+        for i in range(args.random):
+            seed = random.randrange(2**32)
+            rd = Path(tmp) / f"run{i + 1}"
+            if args.main_job:
+                cmd = [sys.executable, "-m", "conformance.cli", "run", *(f"--target={t}" for t in MAIN_JOB_TARGETS),
+                       "--profile", "dev", "--seed", str(seed), "-n", str(args.n), "--report-dir", str(rd),
+                       *args.pytest_args]
+            else:
+                cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(args.n),
+                       "--conformance-profile", "dev", "--conformance-seed", str(seed), "--report-dir", str(rd),
+                       *args.pytest_args]
+            t = time.perf_counter()
+            res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+            last = (res.stdout.strip().splitlines() or [""])[-1]
+            print(f"seed {seed} ({i + 1}/{args.random}): exit {res.returncode} in {time.perf_counter() - t:.0f} s; {last}",
+                  flush=True)
+            path = rd / "conformance.json"
+            if not path.exists():
+                print(f"seed {seed} wrote no report:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}", file=sys.stderr)
+                return 2
+            for line in unexpected(json.loads(path.read_text())):
+                found.append(f"seed {seed}: {line}")
+                print("  " + line, flush=True)
+            if res.returncode != 0 and not args.main_job:
+                fails = [ln for ln in res.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+                found.extend(f"seed {seed}: {ln}" for ln in fails)
+                for ln in fails:
+                    print("  " + ln, flush=True)
+    if found:
+        print(f"{len(found)} outcome(s) differ from the registry over {args.random} random seeds")
+        return 1
+    print(f"all {args.random} random seeds agree with the registry")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--random", type=int, default=0, metavar="N", help="N runs under random seeds of the dev profile")
+    ap.add_argument("--main-job", action="store_true", help="with --random: run the README's main job, not the tests")
     ap.add_argument("-n", default="auto", help="pytest-xdist workers per run (default auto)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     args = ap.parse_args(argv)
+    if args.random:
+        return random_seeds(args)
     env = dict(os.environ, CI="true")  # the ci profile: derandomised, no example database
     runs: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="flakiness-") as tmp:

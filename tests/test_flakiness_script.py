@@ -33,3 +33,26 @@ def test_two_runs_of_a_slice_of_the_suite_agree() -> None:
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "all 2 runs agree on all 2 outcomes" in res.stdout, res.stdout
+
+
+def test_random_mode_lists_outcomes_the_registry_does_not_expect() -> None:
+    report = {"outcomes": [
+        {"target": "t", "spec": "s", "property": "ok", "status": "passed"},
+        {"target": "t", "spec": "s", "property": "known", "status": "xfailed", "deviation": "why"},
+        {"target": "t", "spec": "s", "property": "bad", "status": "failed", "message": "out=1, but should be 2"},
+        {"target": "t", "spec": "s", "property": "stale", "status": "xpassed", "deviation": "was wrong once"},
+    ]}
+    assert flakiness.unexpected(report) == [
+        "s::bad[t] failed: out=1, but should be 2",
+        "s::stale[t] xpassed: was wrong once",
+    ]
+
+
+def test_random_seeds_of_a_slice_of_the_suite_agree_with_the_registry() -> None:
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "flakiness.py"), "--random", "2", "-n", "0", "--",
+         "tests/test_conformance.py", "-k", "sigmoid_bce and agrees_with_numpy and reference"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "all 2 random seeds agree with the registry" in res.stdout, res.stdout
