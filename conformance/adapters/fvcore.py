@@ -33,21 +33,27 @@ ADAPTERS = [
         translations={"inverted boxes": "assert statements", "reduction": "passed through"},
         function="fvcore.nn.giou_loss",
     ),
+    # sigmoid family
     Adapter(
         LIBRARY,
         "sigmoid_focal",
         src(
             """
-            from fvcore.nn import sigmoid_focal_loss
-            def impl(logits, targets, *, alpha=0.25, gamma=2.0):
-                return sigmoid_focal_loss(logits, targets, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction="none")
+            def impl(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):
+                from fvcore.nn import sigmoid_focal_loss
+                return sigmoid_focal_loss(logits, targets, alpha=-1 if alpha is None else alpha, gamma=gamma,
+                                          reduction=reduction)
             """
         ),
         translations={
-            "alpha": "alpha < 0 means no weighting (None -> -1); library default is -1, not 0.25",
-            "compute dtype": "casts inputs to float32",
-            "reduction": "none",
+            "alpha": "None -> -1 (fvcore's 'no weighting'); passed explicitly, so fvcore's default -1 is never used",
+            "gamma, reduction": "passed through",
         },
         function="fvcore.nn.sigmoid_focal_loss",
+        options=("alpha", "gamma", "reduction"),
+        not_covered={
+            "sigmoid_focal_loss_star": "FL* (RetinaNet appendix), -log sigmoid(gamma x (2z - 1)) / gamma, is another "
+            "loss: no spec states it (it equals BCE only for hard targets at gamma = 1)",
+        },
     ),
 ]

@@ -10,6 +10,152 @@ LIBRARY = Library("keras", module="keras", distribution="keras", framework="tf")
 # Keras computes through NumPy on the CPU: no torch autograd, no torch device placement.
 _TF = Capabilities(framework="tf", autograd=None, devices=frozenset({"cpu"}), compilable=False)
 
+# sigmoid family: TensorFlow computations bridged into torch autograd (GradientTape).
+_TF_BRIDGED = Capabilities(framework="tf", autograd="tf", devices=frozenset({"cpu"}), compilable=False)
+
+# Both losses average over the last axis before `reduction`: each element is fed as a row of
+# length 1, so that the mean is over one element and Keras's reduction ("none", "mean", "sum",
+# its own names) is the canonical one.
+_ROWS = src(
+    """
+    import torch
+    from conformance.adapters._bridge import FLOAT_NAMES, keras, tf_call
+    def _rows(a, b):
+        # Unequal shapes reach Keras as given, so that Keras itself sees the mismatch.
+        return (a.reshape(-1, 1), b.reshape(-1, 1)) if a.shape == b.shape else (a, b)
+    def _out(out, logits, reduction):
+        return out.reshape(logits.shape) if reduction == "none" and out.numel() == logits.numel() else out
+    """
+)
+
+
+def _keras_sigmoid_source(spec: str, *, from_logits: bool, label_smoothing: float, dtype_of_input: bool) -> str:
+    """The adapter source for one option setting: constants first, then the call."""
+    head = src(
+        f"""
+        FROM_LOGITS = {from_logits}
+        LABEL_SMOOTHING = {label_smoothing}
+        """
+    )
+    # Keras smooths targets as z (1 - s) + s / 2; the adapter passes the targets that this maps
+    # back onto the canonical ones (for s = 0.5: 2 z - 1/2, exact in binary).
+    prep = src(
+        f"""
+        def _prepare(logits, targets):
+            x = logits if FROM_LOGITS else torch.sigmoid(logits)
+            z = (targets - LABEL_SMOOTHING / 2) / (1 - LABEL_SMOOTHING) if LABEL_SMOOTHING else targets
+            return x, z
+        def _dtype(logits):
+            return {"FLOAT_NAMES[logits.dtype]" if dtype_of_input else "None"}
+        """
+    )
+    if spec == "sigmoid_bce":
+        body = src(
+            """
+            def impl(logits, targets, *, weight=None, pos_weight=None, reduction="none"):
+                if pos_weight is not None:
+                    raise NotImplementedError("keras BinaryCrossentropy has no pos_weight")
+                k = keras()
+                loss = k.losses.BinaryCrossentropy(from_logits=FROM_LOGITS, label_smoothing=LABEL_SMOOTHING,
+                                                   reduction=reduction, dtype=_dtype(logits))
+                x, z = _rows(*_prepare(logits, targets))
+                if weight is None:
+                    return _out(tf_call(lambda a, b: loss(b, a), x, z), logits, reduction)
+                try:
+                    w = weight.expand(logits.shape).reshape(-1)
+                except RuntimeError:
+                    raise ValueError(f"weight of shape {tuple(weight.shape)} does not broadcast to the logits' "
+                                     f"shape {tuple(logits.shape)}: no sample_weight equivalent") from None
+                return _out(tf_call(lambda a, b, c: loss(b, a, sample_weight=c), x, z, w), logits, reduction)
+            """
+        )
+    else:
+        body = src(
+            """
+            def impl(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):
+                k = keras()
+                loss = k.losses.BinaryFocalCrossentropy(
+                    apply_class_balancing=alpha is not None, alpha=0.25 if alpha is None else alpha, gamma=gamma,
+                    from_logits=FROM_LOGITS, label_smoothing=LABEL_SMOOTHING, reduction=reduction,
+                    dtype=_dtype(logits))
+                x, z = _rows(*_prepare(logits, targets))
+                return _out(tf_call(lambda a, b: loss(b, a), x, z), logits, reduction)
+            """
+        )
+    return head + _ROWS + prep + body
+
+
+_KERAS_SETTINGS: tuple[tuple[str | None, bool, float, bool], ...] = (
+    # (variant, from_logits, label_smoothing, dtype of the input)
+    (None, True, 0.0, False),
+    ("from_logits=False", False, 0.0, False),
+    ("label_smoothing=0.5", True, 0.5, False),
+    ("dtype=input", True, 0.0, True),
+)
+
+
+def _keras_sigmoid_adapters() -> list[Adapter]:
+    out = []
+    for variant, from_logits, smoothing, dtype_of_input in _KERAS_SETTINGS:
+        common = {
+            "layout": "Keras averages over the last axis: each element fed as a row of length 1",
+            "tensors": "through the TF bridge (conformance.adapters._bridge.tf_call): gradients from "
+            "tf.GradientTape, the result in the dtype Keras returned",
+            "reduction": "passed through ('none', 'mean', 'sum' are Keras's names too)",
+            "from_logits": "True: logits passed as they are" if from_logits
+            else "False: the logits' sigmoid, computed by torch in the input's dtype, is passed as y_pred",
+            "label_smoothing": "0 (none)" if not smoothing else f"{smoothing}: Keras smooths targets to "
+            f"z (1 - {smoothing}) + {smoothing / 2}; the adapter passes (z - {smoothing / 2}) / {1 - smoothing}, "
+            "which that maps back onto z",
+            "dtype": "the input's dtype (Keras computes in it)" if dtype_of_input
+            else "None: Keras computes in floatx (float32) whatever the input dtype",
+        }
+        out.append(Adapter(
+            LIBRARY, "sigmoid_bce",
+            _keras_sigmoid_source("sigmoid_bce", from_logits=from_logits, label_smoothing=smoothing,
+                                  dtype_of_input=dtype_of_input),
+            translations={**common,
+                          "weight": "sample_weight, expanded to the logits' shape and flattened like them (one that "
+                          "does not broadcast has no such form: the adapter raises ValueError)",
+                          "pos_weight": "none in Keras: the adapter raises NotImplementedError"},
+            capabilities=_TF_BRIDGED, variant=variant,
+            function="keras.losses.BinaryCrossentropy",
+            options=("reduction", "sample_weight") + (("from_logits",) if not from_logits else ())
+            + (("label_smoothing",) if smoothing else ()) + (("dtype",) if dtype_of_input else ()),
+            not_covered={
+                **({} if not from_logits else {"from_logits": "True here; False is the keras[from_logits=False] setting"}),
+                **({} if smoothing else {"label_smoothing": "0 here; exercised by keras[label_smoothing=0.5]"}),
+                **({} if dtype_of_input else {"dtype": "None (floatx) here; exercised by keras[dtype=input]"}),
+                "axis": "the axis averaged before the reduction: with each element a row of length 1 it averages "
+                "one element; the canonical reductions are Keras's own `reduction`",
+            },
+        ))
+        out.append(Adapter(
+            LIBRARY, "sigmoid_focal",
+            _keras_sigmoid_source("sigmoid_focal", from_logits=from_logits, label_smoothing=smoothing,
+                                  dtype_of_input=dtype_of_input),
+            translations={**common,
+                          "alpha": "None -> apply_class_balancing=False; a value -> apply_class_balancing=True, alpha",
+                          "gamma": "passed through"},
+            capabilities=_TF_BRIDGED, variant=variant,
+            function="keras.losses.BinaryFocalCrossentropy",
+            options=("apply_class_balancing", "alpha", "gamma", "reduction") + (("from_logits",) if not from_logits else ())
+            + (("label_smoothing",) if smoothing else ()) + (("dtype",) if dtype_of_input else ()),
+            not_covered={
+                **({} if not from_logits else {"from_logits": "True here; False is the keras[from_logits=False] setting"}),
+                **({} if smoothing else {"label_smoothing": "0 here; exercised by keras[label_smoothing=0.5]"}),
+                **({} if dtype_of_input else {"dtype": "None (floatx) here; exercised by keras[dtype=input]"}),
+                "axis": "the axis averaged before the reduction: with each element a row of length 1 it averages "
+                "one element; the canonical reductions are Keras's own `reduction`",
+                "sample_weight": "the focal spec has no weight; Keras's sample_weight is exercised on "
+                "BinaryCrossentropy (sigmoid_bce)",
+            },
+        ))
+    return out
+
+
+_KERAS_SIGMOID = _keras_sigmoid_adapters()
+
 ADAPTERS = [
     Adapter(
         LIBRARY,
@@ -91,32 +237,6 @@ ADAPTERS = [
         function="keras.losses.KLDivergence(reduction=None)",
         capabilities=_TF,
     ),
-    Adapter(
-        LIBRARY,
-        "sigmoid_focal",
-        src(
-            """
-            import numpy as np
-            import torch
-            from oracles.tf import keras
-            def impl(logits, targets, *, alpha=0.25, gamma=2.0):
-                k = keras()
-                loss = k.losses.BinaryFocalCrossentropy(apply_class_balancing=alpha is not None,
-                    alpha=0.25 if alpha is None else alpha, gamma=gamma, from_logits=True, reduction=None)
-                x = logits.detach().cpu().numpy()
-                z = targets.detach().cpu().numpy()
-                if x.shape == z.shape:  # unequal shapes reach Keras as given
-                    x, z = x.reshape(-1, 1), z.reshape(-1, 1)
-                out = np.asarray(loss(z, x)) if x.size else np.zeros((0,), dtype=np.float32)
-                return torch.from_numpy(np.array(out)).reshape(logits.shape)
-            """
-        ),
-        translations={
-            "alpha": "apply_class_balancing=False for None",
-            "layout": "means over the last axis: each element fed as a row of length 1",
-            "compute dtype": "float32 (Keras floatx), returned as computed",
-        },
-        function="keras.losses.BinaryFocalCrossentropy(from_logits=True, reduction=None)",
-        capabilities=_TF,
-    ),
+    # sigmoid family: Keras's own BinaryCrossentropy / BinaryFocalCrossentropy through the TF bridge.
+    *_KERAS_SIGMOID,
 ]

@@ -7,18 +7,22 @@ from conformance.adapters._model import Adapter, Library, src
 LIBRARY = Library("torch", module="torch", distribution="torch", framework="torch")
 
 ADAPTERS = [
+    # sigmoid family: every argument of the function changes the maths and maps onto a canonical keyword.
     Adapter(
         LIBRARY,
         "sigmoid_bce",
         src(
             """
             import torch.nn.functional as F
-            def impl(logits, targets):
-                return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+            def impl(logits, targets, *, weight=None, pos_weight=None, reduction="none"):
+                return F.binary_cross_entropy_with_logits(logits, targets, weight=weight, pos_weight=pos_weight,
+                                                          reduction=reduction)
             """
         ),
-        translations={"reduction": "none"},
+        translations={"weight, pos_weight, reduction": "passed through (torch's names and semantics)"},
         function="torch.nn.functional.binary_cross_entropy_with_logits",
+        options=("weight", "pos_weight", "reduction"),
+        not_covered={"size_average": "deprecated alias of reduction", "reduce": "deprecated alias of reduction"},
     ),
     Adapter(
         LIBRARY,

@@ -7,18 +7,21 @@ from conformance.adapters._model import Adapter, Library, src
 LIBRARY = Library("torchvision", module="torchvision", distribution="torchvision", framework="torch")
 
 ADAPTERS = [
+    # sigmoid family
     Adapter(
         LIBRARY,
         "sigmoid_focal",
         src(
             """
-            from torchvision.ops import sigmoid_focal_loss
-            def impl(logits, targets, *, alpha=0.25, gamma=2.0):
-                return sigmoid_focal_loss(logits, targets, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction="none")
+            def impl(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):
+                from torchvision.ops import sigmoid_focal_loss
+                return sigmoid_focal_loss(logits, targets, alpha=-1 if alpha is None else alpha, gamma=gamma,
+                                          reduction=reduction)
             """
         ),
-        translations={"alpha": "alpha < 0 means no weighting (None -> -1)", "reduction": "none"},
+        translations={"alpha": "None -> -1 (torchvision's 'no weighting')", "gamma, reduction": "passed through"},
         function="torchvision.ops.sigmoid_focal_loss",
+        options=("alpha", "gamma", "reduction"),
     ),
     Adapter(
         LIBRARY,
