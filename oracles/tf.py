@@ -6,6 +6,7 @@ Inputs and outputs are NumPy arrays; outputs are float64.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
@@ -31,6 +32,10 @@ def tf() -> Any:
     if _TF is None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+        # triton's libtriton (loaded by torch.compile, and on import by torchvision, timm, monai, ...)
+        # segfaults when it is loaded after TensorFlow's libraries: load it first where it is installed.
+        if importlib.util.find_spec("triton") is not None:
+            import triton._C.libtriton  # noqa: F401
         import tensorflow
 
         _TF = tensorflow
