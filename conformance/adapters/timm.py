@@ -80,8 +80,8 @@ def _source(*, smoothing: float, smooth_dense: bool, target_threshold: float | N
                 if reduction != "none":
                     raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r} (sum_classes=True "
                                      "has one fixed reduction, sum(-1).mean())")
-                if x.numel() == 0:
-                    return make(None, None)(x.reshape(0, 1), z.reshape(0, 1)).new_zeros(logits.shape)
+                if x.numel() == 0:  # no element to call it on: the (0, 1) call's 0-d result, viewed as empty
+                    return make(None, None)(x.reshape(0, 1), z.reshape(0, 1)).expand(0).reshape(logits.shape)
                 per = [make(lay(None if w is None else w[i], (1, 1)), lay(None if pw is None else pw[i], (1, 1)))(
                     x[i].reshape(1, 1), z[i].reshape(1, 1)) for i in range(x.numel())]
                 return torch.stack(per).reshape(logits.shape)

@@ -33,8 +33,8 @@ ADAPTERS = [
                 if reduction != "none":
                     raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r} (ultralytics "
                                      "has one fixed reduction, mean(1).sum())")
-                if x.numel() == 0:  # no element to call it on: the (0, 1) call's dtype, the input's shape
-                    return loss(x.reshape(0, 1), z.reshape(0, 1)).new_zeros(logits.shape)
+                if x.numel() == 0:  # no element to call it on: the (0, 1) call's 0-d result, viewed as empty
+                    return loss(x.reshape(0, 1), z.reshape(0, 1)).expand(0).reshape(logits.shape)
                 per = [loss(x[i].reshape(1, 1), z[i].reshape(1, 1)) for i in range(x.numel())]
                 return torch.stack(per).reshape(logits.shape)
             """
