@@ -34,6 +34,8 @@ __all__ = [
     "ULP_BUDGETS",
     "DEFAULTS",
     "GRAD_DEFAULTS",
+    "decision_margin",
+    "DECISION_MARGINS",
 ]
 
 
@@ -155,6 +157,31 @@ ULP_BUDGETS: dict[tuple[str, str], tuple[int, str]] = {
         "rounded exp/log1p/pow operations, summed without cancellation, stays within it",
     ),
 }
+
+
+# Decision margins (SSD family: ssd_matching, hard_negative_mining, multibox_loss). A discrete
+# decision whose gap to its alternative is below the margin may go either way in two correct
+# implementations, so the properties that depend on it mask or skip it (the contract leaves
+# exact ties open; near ties are ties up to rounding). The gaps are relative to the magnitude
+# the compared values are rounded against:
+# - an IoU against a rival IoU or the threshold: on the suite's dyadic grid inter and union are
+#   exact, so an IoU carries one rounding of inter / union (half an ulp of a value in [0, 1]);
+#   two distinct grid IoUs differ by >= 2^-21 relative (see conformance/specs/ssd.py), so float64
+#   never masks a real decision, and float32 masks only gaps below ~80 ulp;
+# - a confidence loss at the hard-negative cut, relative to 1 + the rows' largest |logit|: a
+#   stable cross-entropy is rounded relative to the logits it subtracts (backward stability, as
+#   for the losses of a logit above), a few ulp of that magnitude.
+DECISION_MARGINS: dict[torch.dtype, float] = {
+    torch.float64: 1e-9,
+    torch.float32: 1e-5,
+    torch.float16: 1e-2,
+    torch.bfloat16: 5e-2,
+}
+
+
+def decision_margin(dtype: torch.dtype) -> float:
+    """The relative gap below which a discrete decision computed in ``dtype`` counts as a tie."""
+    return DECISION_MARGINS.get(dtype, DECISION_MARGINS[torch.float32])
 
 
 def _lookup(table: dict[tuple[str, str], Tol], spec_id: str, key: str) -> Tol | None:

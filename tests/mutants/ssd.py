@@ -39,7 +39,9 @@ class _Cfg:
     clamp_in_place: bool = False
     random_ties: bool = False
     lenient_shapes: bool = False
+    no_threshold_check: bool = False
     cpu_constant: bool = False
+    compiled_skips_principle_one: bool = False
 
 
 def _iou(a: torch.Tensor, pr_xy: torch.Tensor, cfg: _Cfg) -> torch.Tensor:
@@ -58,6 +60,8 @@ def _match(gt_boxes: torch.Tensor, gt_mask: torch.Tensor | None, priors: torch.T
         ref._check_boxes(gt_boxes, None if cfg.ignore_mask else gt_mask, priors, strict=False)
     else:
         gt_boxes = gt_boxes[..., :4]
+    if not cfg.no_threshold_check:
+        ref.check_real("threshold", threshold, low=0.0, high=1.0)
     b, g = gt_boxes.shape[:2]
     if gt_mask is None or cfg.ignore_mask:
         gt_mask = torch.ones(b, g, dtype=torch.bool)
@@ -127,8 +131,11 @@ def _match(gt_boxes: torch.Tensor, gt_mask: torch.Tensor | None, priors: torch.T
 
 
 def _matcher(cfg: _Cfg) -> Any:
+    # The compiled path is chosen first thing in the traced frame, before any graph break.
+    compiled = replace(cfg, principle_one=False) if cfg.compiled_skips_principle_one else cfg
+
     def f(gt_boxes, gt_mask, priors, *, threshold=0.5):  # type: ignore[no-untyped-def]
-        return _match(gt_boxes, gt_mask, priors, threshold, cfg)
+        return _match(gt_boxes, gt_mask, priors, threshold, compiled if torch.compiler.is_compiling() else cfg)
 
     return f
 
@@ -153,13 +160,19 @@ class _MineCfg:
     no_validation: bool = False
     cpu_constant: bool = False
     first_by_index: bool = False
+    minus_inf_topk: bool = False  # positives masked with -inf, then top-k: ties with negatives of loss -inf
+    compiled_lowest: bool = False
 
 
 def _mine(conf_loss: torch.Tensor, positive: torch.Tensor, ratio: float, cfg: _MineCfg) -> torch.Tensor:
     if not cfg.no_validation:
+        ref.check_tensor("conf_loss", conf_loss, ndim=2)
+        ref.check_tensor("positive", positive, floating=False, dtypes=(torch.bool,), ndim=2)
         ref.check_real("neg_pos_ratio", ratio, low=0.0)
         if positive.shape != conf_loss.shape:
             raise ValueError("positive must have the shape of conf_loss")
+        if bool(torch.isnan(conf_loss).any()):
+            raise ValueError("conf_loss must not contain NaN")
     elif positive.shape != conf_loss.shape:
         positive = positive[..., : conf_loss.shape[-1]]
     if cfg.ratio_fixed:
@@ -193,9 +206,16 @@ def _mine(conf_loss: torch.Tensor, positive: torch.Tensor, ratio: float, cfg: _M
             cand = (~positive[i]).nonzero().squeeze(1)[:k]
             out[i, cand] = True
             continue
+        if cfg.minus_inf_topk:
+            if k > 0:
+                out[i, loss[i].masked_fill(positive[i], -math.inf).topk(min(k, p)).indices] = True
+            continue
         k = min(k, p)
         if k > 0:
-            idx = torch.sort(row, descending=not cfg.lowest, stable=True).indices[:k]
+            idx = torch.sort(row, descending=not cfg.lowest, stable=True).indices
+            if not cfg.include_positives:  # negatives first: a negative of loss -inf ties with the masked positives
+                idx = idx[torch.sort(positive[i][idx].to(torch.uint8), stable=True).indices]
+            idx = idx[:k]
             if cfg.absolute_cut:
                 idx = idx[torch.isfinite(row[idx])]
             out[i, idx] = True
@@ -205,8 +225,10 @@ def _mine(conf_loss: torch.Tensor, positive: torch.Tensor, ratio: float, cfg: _M
 
 
 def _miner(cfg: _MineCfg) -> Any:
+    compiled = replace(cfg, lowest=True) if cfg.compiled_lowest else cfg
+
     def f(conf_loss, positive, *, neg_pos_ratio=3):  # type: ignore[no-untyped-def]
-        return _mine(conf_loss, positive, neg_pos_ratio, cfg)
+        return _mine(conf_loss, positive, neg_pos_ratio, compiled if torch.compiler.is_compiling() else cfg)
 
     return f
 
@@ -234,15 +256,30 @@ class _LossCfg:
     naive_softmax: bool = False
     modify_scores: bool = False
     no_label_check: bool = False
+    lenient_shapes: bool = False  # predictions for more priors are cut to P
     cpu_constant: bool = False
     random: bool = False
+    float32_compute: bool = False  # float64 inputs computed in float32, returned as float64
+    rank_by_background_logit: bool = False  # hard negatives: lowest background logit, not highest cross-entropy
+    normalise_by_selected: bool = False  # N counts the mined negatives too
+    compiled_l1: bool = False
 
 
 def _loss(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors, threshold, ratio, alpha, cfg: _LossCfg):  # type: ignore[no-untyped-def]
-    if cfg.no_label_check:
+    if cfg.float32_compute and pred_locs.dtype == torch.float64:
+        out = _loss(pred_locs.float(), pred_scores.float(), gt_boxes.float(), gt_labels, gt_mask, priors.float(), threshold,
+                    ratio, alpha, replace(cfg, float32_compute=False))
+        return out.double()
+    if cfg.lenient_shapes:
+        p = priors.shape[0]
+        pred_locs, pred_scores = pred_locs[:, :p], pred_scores[:, :p]
+        gt_labels = gt_labels[:, : gt_boxes.shape[1]]
+    elif cfg.no_label_check:
         gt_labels = gt_labels.clamp(min=0)
     else:
         ref._check_loss_inputs(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors)
+        for name, v, high in (("threshold", threshold, 1.0), ("neg_pos_ratio", ratio, None), ("alpha", alpha, None)):
+            ref.check_real(name, v, low=0.0, high=high)
     if cfg.random:
         pred_scores = F.dropout(pred_scores, 0.1, training=True)
     b, p, c = pred_scores.shape
@@ -261,6 +298,8 @@ def _loss(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors, threshol
         ce = ce.detach()
     if cfg.no_mining:
         hard = ~pos
+    elif cfg.rank_by_background_logit:
+        hard = _mine(-pred_scores[..., 0].detach(), pos, ratio, cfg.mine)
     else:
         hard = _mine(ce.detach(), pos, ratio, cfg.mine)
     if cfg.modify_scores:
@@ -290,6 +329,8 @@ def _loss(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors, threshol
         out = per.mean()
     elif cfg.alpha_on_conf:
         out = (a * conf_i.sum() + loc_total) / n.clamp(min=1)
+    elif cfg.normalise_by_selected:
+        out = (conf_i.sum() + a * loc_total) / (pos | hard).sum().clamp(min=1).to(pred_locs.dtype)
     else:
         out = (conf_i.sum() + a * loc_total) / (n if cfg.nan_without_objects else n.clamp(min=1))
     if cfg.cpu_constant:
@@ -298,8 +339,11 @@ def _loss(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors, threshol
 
 
 def _lossfn(cfg: _LossCfg) -> Any:
+    compiled = replace(cfg, loc="l1") if cfg.compiled_l1 else cfg
+
     def f(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors, *, threshold=0.5, neg_pos_ratio=3, alpha=1.0):  # type: ignore[no-untyped-def]
-        return _loss(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors, threshold, neg_pos_ratio, alpha, cfg)
+        c = compiled if torch.compiler.is_compiling() else cfg
+        return _loss(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors, threshold, neg_pos_ratio, alpha, c)
 
     return f
 
@@ -307,6 +351,8 @@ def _lossfn(cfg: _LossCfg) -> Any:
 _DEVICE = ("cuda_matches_cpu", "mps_matches_cpu")
 M, H, L = "ssd_matching", "hard_negative_mining", "multibox_loss"
 _C, _H, _L = _Cfg(), _MineCfg(), _LossCfg()
+
+_RSM, _RII = "rejects_shape_mismatch", "rejects_invalid_inputs"
 
 MUTANTS = [
     # --- matching -------------------------------------------------------------------
@@ -322,20 +368,20 @@ MUTANTS = [
            "seed 001: the later of two ground truths sharing a best prior takes it",
            ("highest_iou_pair_is_matched", "every_ground_truth_has_a_prior", "agrees_with_numpy")),
     Mutant("mask_ignored", M, _matcher(replace(_C, ignore_mask=True)), "padded slots matched like real ground truths",
-           ("padding_is_never_matched", "extra_padding_changes_nothing", "rejects_malformed_inputs")),
+           ("padding_is_never_matched", "extra_padding_changes_nothing", _RSM)),
     Mutant("first_image_for_all", M, _matcher(replace(_C, first_image_gts=True)),
            "every image matched against the first image's ground truths (a batch index slip)",
            ("images_are_independent", "agrees_with_numpy")),
     Mutant("union_without_intersection", M, _matcher(replace(_C, union_no_inter=True)),
            "union = area_a + area_b: the intersection counted twice",
-           ("agrees_with_numpy", "above_threshold_is_positive")),
+           ("agrees_with_numpy", "above_threshold_is_positive", "honours_threshold")),
     Mutant("priors_read_as_corners", M, _matcher(replace(_C, priors_as_corners=True)),
            "centre-size priors used as corners", ("agrees_with_numpy",)),
     Mutant("pixel_plus_one", M, _matcher(replace(_C, pixel_plus_one=True)),
            "VOC's '+1' in widths and heights: not scale invariant", ("translation_and_scale_invariant", "agrees_with_numpy")),
     Mutant("threshold_complement", M, _matcher(replace(_C, threshold_complement=True)),
            "compares with 1 - threshold (a background-overlap threshold taken for a foreground one)",
-           ("higher_threshold_fewer_positives",)),
+           ("higher_threshold_fewer_positives", "honours_threshold")),
     Mutant("sorted_indices_leak", M, _matcher(replace(_C, sort_gts_by_area=True)),
            "sorts the ground truths by area and returns indices into the sorted order",
            ("ground_truth_permutation_equivariant", "agrees_with_numpy")),
@@ -348,9 +394,15 @@ MUTANTS = [
            "principle 1 forces every prior within 80 % of a ground truth's best IoU", ("best_ground_truth_unless_forced",)),
     Mutant("int32_output", M, _matcher(replace(_C, int32=True)), "returns int32 indices", ("output_dtype_and_shape",)),
     Mutant("clamps_boxes_in_place", M, _matcher(replace(_C, clamp_in_place=True)), "clamps the caller's boxes to [0, 1] in place",
-           ("does_not_modify_inputs",)),
+           ("inputs_not_modified",)),
+    Mutant("lenient_shapes", M, _matcher(replace(_C, lenient_shapes=True)),
+           "cuts gt_boxes to 4 columns and gt_mask to G slots instead of rejecting them", (_RSM,)),
+    Mutant("threshold_unchecked", M, _matcher(replace(_C, no_threshold_check=True)),
+           "accepts a threshold outside [0, 1] (1.5 silently means 'principle 1 only')", (_RII,)),
     Mutant("random_tie_break", M, _matcher(replace(_C, random_ties=True)), "breaks near-ties with random noise",
-           ("deterministic", "compiled_matches_eager")),
+           ("deterministic",)),
+    Mutant("skips_principle_one_when_compiled", M, _matcher(replace(_C, compiled_skips_principle_one=True)),
+           "a compiled fast path without the greedy rounds", ("compiled_matches_eager",)),
     Mutant("cpu_constant", M, _matcher(replace(_C, cpu_constant=True)), "builds a tensor on the CPU", _DEVICE),
     # --- hard negative mining ------------------------------------------------------------
     Mutant("positives_ranked_too", H, _miner(replace(_H, include_positives=True)),
@@ -365,16 +417,21 @@ MUTANTS = [
     Mutant("batch_wide_top_k", H, _miner(replace(_H, batch_wide=True)), "one top-k over the whole batch, not per image",
            ("images_are_independent",)),
     Mutant("ratio_ignored", H, _miner(replace(_H, ratio_fixed=True)), "always 3 negatives per positive",
-           ("count_is_ratio_times_positives",)),
+           ("count_is_ratio_times_positives", "honours_neg_pos_ratio")),
     Mutant("absolute_cut", H, _miner(replace(_H, absolute_cut=True)), "only negatives with loss >= 1 are eligible",
            ("only_the_order_matters",)),
+    Mutant("minus_inf_topk", H, _miner(replace(_H, minus_inf_topk=True)),
+           "positives masked with -inf then top-k: a negative of loss -inf ties with them and a positive is taken",
+           ("never_selects_positives",)),
     Mutant("float_mask", H, _miner(replace(_H, float_mask=True)), "returns a float mask", ("output_dtype_and_shape",)),
     Mutant("zeroes_positives_in_place", H, _miner(replace(_H, zero_in_place=True)),
-           "seed 001's conf_loss_neg[positive_priors] = 0 without the clone", ("does_not_modify_inputs",)),
+           "seed 001's conf_loss_neg[positive_priors] = 0 without the clone", ("inputs_not_modified",)),
     Mutant("random_tie_break", H, _miner(replace(_H, random_ties=True)), "breaks ties with random noise",
-           ("deterministic", "compiled_matches_eager")),
-    Mutant("no_validation", H, _miner(replace(_H, no_validation=True)), "accepts a negative ratio and a mis-shaped mask",
-           ("rejects_malformed_inputs",)),
+           ("deterministic",)),
+    Mutant("easiest_when_compiled", H, _miner(replace(_H, compiled_lowest=True)),
+           "a compiled fast path that sorts ascending", ("compiled_matches_eager",)),
+    Mutant("no_validation", H, _miner(replace(_H, no_validation=True)),
+           "accepts a negative ratio, NaN losses, a non-bool or mis-shaped mask", (_RSM, _RII)),
     Mutant("cpu_constant", H, _miner(replace(_H, cpu_constant=True)), "builds a tensor on the CPU", _DEVICE),
     # --- multibox loss ---------------------------------------------------------------------
     Mutant("l1_for_smooth_l1", L, _lossfn(replace(_L, loc="l1")), "seed 001: L1 where the text says smooth L1",
@@ -385,16 +442,21 @@ MUTANTS = [
            ("no_object_gives_zero_and_finite_gradients", "finite_gradients")),
     Mutant("per_image_normalisation", L, _lossfn(replace(_L, per_image_norm=True)), "mean over images of loss_i / N_i",
            ("normalised_by_the_batch_positives",)),
+    Mutant("normalised_by_selected", L, _lossfn(replace(_L, normalise_by_selected=True)),
+           "N counts the mined negatives with the positives", ("agrees_with_numpy", "honours_neg_pos_ratio")),
     Mutant("variances_swapped", L, _lossfn(replace(_L, variances=(0.2, 0.1))), "variances (0.2, 0.1)",
            ("perfect_offsets_leave_confidence_only", "agrees_with_numpy")),
     Mutant("corner_offsets", L, _lossfn(replace(_L, corner_encoding=True)), "encodes corner offsets, not centre-size",
            ("perfect_offsets_leave_confidence_only",)),
     Mutant("alpha_on_confidence", L, _lossfn(replace(_L, alpha_on_conf=True)), "alpha weights the confidence term",
-           ("localisation_is_smooth_l1_over_positives",)),
+           ("localisation_is_smooth_l1_over_positives", "honours_alpha")),
     Mutant("alpha_applied_twice", L, _lossfn(replace(_L, alpha_squared=True)), "alpha applied twice (alpha^2 L_loc)",
            ("linear_in_alpha",)),
     Mutant("every_negative", L, _lossfn(replace(_L, no_mining=True)), "no hard negative mining: every negative enters",
            ("easy_negatives_do_not_matter", "agrees_with_numpy")),
+    Mutant("ranked_by_background_logit", L, _lossfn(replace(_L, rank_by_background_logit=True)),
+           "hard negatives ranked by their lowest background logit, not their highest cross-entropy",
+           ("agrees_with_numpy", "easy_negatives_do_not_matter")),
     Mutant("mining_counts_positives", L, _lossfn(replace(_L, mine=replace(_H, include_positives=True))),
            "positives ranked with the negatives (counted twice)", ("agrees_with_numpy",)),
     Mutant("batch_wide_mining", L, _lossfn(replace(_L, mine=replace(_H, batch_wide=True))), "hard negatives over the batch",
@@ -410,16 +472,21 @@ MUTANTS = [
     Mutant("labels_shifted", L, _lossfn(replace(_L, label_shift=True)), "labels shifted down by one (1-based vs 0-based)",
            ("agrees_with_numpy",)),
     Mutant("confidence_detached", L, _lossfn(replace(_L, detach_conf=True)), "confidence loss computed without a graph",
-           ("gradient_matches_analytic",)),
+           ("gradient_matches_analytic", "gradcheck_float64")),
+    Mutant("float32_compute", L, _lossfn(replace(_L, float32_compute=True)),
+           "computes a float64 batch in float32 and returns it as float64", ("agrees_with_numpy",)),
     Mutant("float32_output", L, _lossfn(replace(_L, float32_out=True)), "returns float32",
            ("output_dtype_and_shape", "low_precision_matches_float32")),
     Mutant("log_of_softmax", L, _lossfn(replace(_L, naive_softmax=True)), "log(softmax(x)): -inf at extreme logits",
            ("finite_gradients",)),
     Mutant("clamps_scores_in_place", L, _lossfn(replace(_L, modify_scores=True)), "clamps the caller's scores in place",
-           ("does_not_modify_inputs",)),
+           ("inputs_not_modified",)),
     Mutant("no_label_check", L, _lossfn(replace(_L, no_label_check=True)), "a real ground truth labelled 0 passes silently",
-           ("rejects_bad_labels_and_shapes",)),
-    Mutant("dropout_left_on", L, _lossfn(replace(_L, random=True)), "dropout in training mode",
-           ("deterministic", "compiled_matches_eager")),
+           (_RII,)),
+    Mutant("lenient_shapes", L, _lossfn(replace(_L, lenient_shapes=True)),
+           "predictions for more priors (and labels for more slots) are cut to fit instead of rejected", (_RSM,)),
+    Mutant("dropout_left_on", L, _lossfn(replace(_L, random=True)), "dropout in training mode", ("deterministic",)),
+    Mutant("l1_when_compiled", L, _lossfn(replace(_L, compiled_l1=True)), "a compiled fast path with L1 for smooth L1",
+           ("compiled_matches_eager",)),
     Mutant("cpu_constant", L, _lossfn(replace(_L, cpu_constant=True)), "builds a tensor on the CPU", _DEVICE),
 ]
