@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from conformance import signatures
 from conformance.spec import Category, Convention, Property, Spec
 from conformance.targets import Target, TargetError, TargetTimeout, safe_text
 
@@ -52,8 +53,11 @@ KINDS = (
     "default", "side_effect", "nondeterministic", "raises", "accepts_invalid", "unexplained",
 )
 
-BUDGET_S = 4.0  # wall-clock seconds one diagnosis may spend probing
-MAX_CALLS = 160  # target calls one diagnosis may make
+# The budget is counted in target calls, so a diagnosis does not depend on the machine's load (a
+# report must be reproducible from its seed); the wall-clock limit only stops a pathologically
+# slow target (each call also has the run's per-call time limit).
+MAX_CALLS = 200  # target calls one diagnosis may make
+BUDGET_S = 30.0  # wall-clock seconds, a safety net
 
 
 class _OutOfBudget(Exception):
@@ -138,13 +142,14 @@ def diagnose(
     budget_s: float = BUDGET_S,
 ) -> dict[str, Any]:
     """The diagnosis of one failing (or deviating) outcome, as a JSON-able dict; never raises."""
-    start = time.perf_counter()
     ctx: _Ctx | None = None
     try:
         from conformance.catalogue import get_spec
 
         spec = get_spec(prop.spec_id)
-        ctx = _Ctx(spec, prop, target, example, status, message or "", deadline=start + budget_s, budget_s=budget_s)
+        # The budget is for probing: loading the catalogue (once per process) does not count.
+        ctx = _Ctx(spec, prop, target, example, status, message or "", deadline=time.perf_counter() + budget_s,
+                   budget_s=budget_s)
         d = _run(ctx)
     except BaseException as exc:  # noqa: BLE001 - a diagnosis must never cost the run
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -152,7 +157,6 @@ def diagnose(
         d = _unexplained(prop, message or "", note=f"probing stopped: {type(exc).__name__}: {safe_text(exc, 300)}")
     out = d.as_dict()
     out["calls"] = ctx.calls if ctx is not None else 0
-    out["seconds"] = round(time.perf_counter() - start, 4)
     out["example"] = describe_example(example)
     return out
 
@@ -233,8 +237,29 @@ def _cast(ctx: _Ctx, ex: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
             for k, v in ex.items()}
 
 
+_DRAWN: dict[tuple[int, int], tuple[Any, list[dict[str, Any]]]] = {}
+
+
 def _draw(strategy: Any, n: int) -> list[dict[str, Any]]:
-    """``n`` examples of ``strategy``, deterministically (a derandomised, generate-only run)."""
+    """``n`` examples of ``strategy``, deterministically (a derandomised, generate-only run); drawn once
+    per process and handed out as copies (a target may write into its inputs)."""
+    key = (id(strategy), n)
+    if key not in _DRAWN:
+        _DRAWN[key] = (strategy, _generate(strategy, n))
+    return [_copy(ex) for ex in _DRAWN[key][1]]
+
+
+def _copy(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v.clone()
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_copy(x) for x in v)
+    return v
+
+
+def _generate(strategy: Any, n: int) -> list[dict[str, Any]]:
     import hypothesis
     from hypothesis import HealthCheck, Phase
 
@@ -284,26 +309,11 @@ def _bce(x: np.ndarray, z: np.ndarray) -> np.ndarray:
 # raises / accepts_invalid
 # ---------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
-
-
 def _raises(ctx: _Ctx) -> Diagnosis | None:
     if ctx.status != "error":
         return None
-    msg = ctx.message
-    m = re.match(r"the target raised ([\w.]+): (.*)", msg, re.S)
-    if m:
-        exc, text = m.group(1), m.group(2)
-        text = re.split(r" \(the canonical signature of ", text, maxsplit=1)[0]
-        text = text.strip().splitlines()[0] if text.strip() else ""
-        text = text[:200]
-        return Diagnosis("raises", f"raises {exc}: {text}", f"raises:{exc}:{_NUMBER.sub('#', text)[:120]}",
-                         {"exception": exc, "message": text})
-    if "did not return within" in msg or msg.startswith("not called: an earlier call"):
-        limit = re.search(r"within ([\d.]+) s", msg)
-        secs = f" within {limit.group(1)} s" if limit else ""
-        return Diagnosis("raises", f"does not return{secs} (hangs)", "raises:TargetTimeout", {"message": msg[:300]})
-    return None
+    d = signatures.raises(ctx.message)
+    return None if d is None else Diagnosis(d["kind"], d["sentence"], d["signature"], d["figures"])
 
 
 def _accepts_invalid(ctx: _Ctx) -> Diagnosis | None:
@@ -355,8 +365,8 @@ def _dtype_shape(ctx: _Ctx) -> Diagnosis | None:
         out = ctx.call(t)
         if out.dtype != want:
             a, b = _dtype_name(want), _dtype_name(out.dtype)
-            return Diagnosis("precision", f"returns {b} for {a} inputs (the output dtype is narrowed or widened)",
-                             f"precision:dtype:{a}->{b}", {"input_dtype": a, "output_dtype": b})
+            return Diagnosis("precision", f"returns {b} for {a} inputs (not the input's dtype)",
+                             f"precision:dtype:->{b}", {"input_dtype": a, "output_dtype": b})
         shape_rule = ctx.conv.output_shape
         if shape_rule is not None:
             expected = tuple(shape_rule(t))
@@ -440,7 +450,7 @@ def _non_finite(ctx: _Ctx) -> Diagnosis | None:
     ctxt = f" ({_dtype_name(dt)}{', ' + opts if opts else ''})"
     if not math.isfinite(v0) or v0 == 0.0:
         return Diagnosis("non_finite", f"{subject} is {label} at {name}={v0!r}{ctxt}",
-                         f"non_finite:{what}:{name}:{_dtype_name(dt)}:at-{v0!r}", figures)
+                         f"non_finite:{what}:{name}:at-{v0!r}", figures)
     sign = 1.0 if v0 > 0 else -1.0
     lo = 1.0 if abs(v0) > 1.0 else 0.0
     if bad_at(sign * lo):
@@ -449,7 +459,7 @@ def _non_finite(ctx: _Ctx) -> Diagnosis | None:
         else:
             figures["threshold"] = 0.0
             return Diagnosis("non_finite", f"{subject} is {label} for every {name} tried between 0 and {v0:.3g}{ctxt}",
-                             f"non_finite:{what}:{name}:{_dtype_name(dt)}:everywhere", figures)
+                             f"non_finite:{what}:{name}:everywhere", figures)
     hi = abs(v0)
     for _ in range(48):
         if lo > 0.0:
@@ -469,7 +479,7 @@ def _non_finite(ctx: _Ctx) -> Diagnosis | None:
     bound = f"{name} {rel} {sign * hi:.4g}"
     sentence = f"{subject} becomes {label} for {bound}{ctxt}; the counterexample has {name}={v0:.4g}"
     order = f"1e{math.floor(math.log10(hi))}" if hi > 0 else "0"
-    return Diagnosis("non_finite", sentence, f"non_finite:{what}:{name}:{_dtype_name(dt)}:{order}", figures)
+    return Diagnosis("non_finite", sentence, f"non_finite:{what}:{name}:{order}", figures)
 
 
 # ---------------------------------------------------------------------------
@@ -485,10 +495,11 @@ def _denominators(ctx: _Ctx, ex: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {"1 (no division: the sum)": 1.0, "the number of elements": n}
     if len(shape) >= 1:
         out["N (the first axis)"] = float(shape[0])
-    if len(shape) >= 2:
-        out["N x C (the first two axes)"] = float(shape[0] * shape[1])
+    if len(shape) >= 1:
         out["every element but the last axis"] = n / shape[-1] if shape[-1] else 0.0
         out["the last axis"] = float(shape[-1])
+    if len(shape) >= 2:
+        out["N x C (the first two axes)"] = float(shape[0] * shape[1])
     if len(shape) >= 3:
         out["every pixel (all but the class axis)"] = n / shape[1] if shape[1] else 0.0
     for key in ("weight", "weights"):
@@ -522,14 +533,19 @@ def _reduction(ctx: _Ctx) -> Diagnosis | None:
     if ex.get("reduction", default) != "mean":
         return None
     base = ctx.spec.strategy()
-    probes = [ex] + (_draw(base, 12) if base is not None else [])
+    probes = [ex] + (_draw(base, 16) if base is not None else [])
     rows: list[_Row] = []
-    for p in probes:
+    for i, p in enumerate(probes):
         p = {k: v for k, v in p.items() if k not in ("error_input", "error_argument")}
         first = p.get(ctx.conv.args[0].name)
-        if not isinstance(first, torch.Tensor) or first.numel() == 0:
+        if not isinstance(first, torch.Tensor) or first.numel() == 0 or (i and first.dim() == 0):
             continue
-        mean_out = ctx.call({**p, "reduction": "mean"})
+        try:
+            mean_out = ctx.call({**p, "reduction": "mean"})
+        except TargetError:
+            if i == 0:
+                raise
+            continue  # a drawn probe the target cannot take: the fit uses the others
         if mean_out.dim() != 0:
             if tuple(mean_out.shape) == tuple(first.shape):
                 return Diagnosis("shape", "returns the per-element loss for reduction='mean' (the reduction is ignored)",
@@ -700,10 +716,10 @@ def _soft_forms() -> dict[str, tuple[str, Callable[[np.ndarray, np.ndarray, floa
 
 def _soft_targets(ctx: _Ctx) -> Diagnosis | None:
     ex = ctx.example
-    if ex is None or not (_binary(ctx) and ctx.keyword("alpha") and ctx.keyword("gamma")):
+    if not (_binary(ctx) and ctx.keyword("alpha") and ctx.keyword("gamma")):
         return None
-    zt = ex.get("targets")
-    if not isinstance(zt, torch.Tensor) or not bool(((zt > 0) & (zt < 1)).any()):
+    zt = ex.get("targets") if ex is not None else None
+    if ex is not None and not (isinstance(zt, torch.Tensor) and bool(((zt > 0) & (zt < 1)).any())):
         return None  # the counterexample has no soft target: not what broke it
     xs = np.array([-3.0, -1.0, 0.5, 2.0])
     zs = np.array([0.25, 0.5, 0.75])
@@ -739,10 +755,10 @@ def _soft_targets(ctx: _Ctx) -> Diagnosis | None:
 
 def _clipping(ctx: _Ctx) -> Diagnosis | None:
     ex = ctx.example
-    if ex is None or not _binary(ctx):
+    if not _binary(ctx):
         return None
-    x_ex, z_ex = ex.get("logits"), ex.get("targets")
-    if not isinstance(x_ex, torch.Tensor) or not isinstance(z_ex, torch.Tensor) or x_ex.numel() == 0:
+    x_ex, z_ex = (ex.get("logits"), ex.get("targets")) if ex is not None else (None, None)
+    if ex is not None and not (isinstance(x_ex, torch.Tensor) and isinstance(z_ex, torch.Tensor) and x_ex.numel()):
         return None
     kw: dict[str, Any] = {}
     if ctx.keyword("alpha"):
@@ -770,10 +786,12 @@ def _clipping(ctx: _Ctx) -> Diagnosis | None:
     if not caps:
         return None
     top = max(c["cap"] for c in caps.values())
-    with np.errstate(all="ignore"):
-        worst = float(np.max(_bce(_f64(x_ex), _f64(z_ex))))
-    if not worst > min(c["cap"] for c in caps.values()) * (1.0 - 1e-3):
-        return None  # the counterexample's loss never reaches the cap: not what broke it
+    worst = None
+    if isinstance(x_ex, torch.Tensor) and isinstance(z_ex, torch.Tensor):
+        with np.errstate(all="ignore"):
+            worst = float(np.max(_bce(_f64(x_ex), _f64(z_ex))))
+        if not worst > min(c["cap"] for c in caps.values()) * (1.0 - 1e-3):
+            return None  # the counterexample's loss never reaches the cap: not what broke it
     main = caps.get("p") or caps["1 - p"]
     eps = main["eps"]
     which = " and ".join(f"-log({s})" for s in caps)
@@ -810,8 +828,8 @@ def _precision(ctx: _Ctx) -> Diagnosis | None:
         out = ctx.call(twin)
         if out.dtype != torch.float64:
             b = _dtype_name(out.dtype)
-            return Diagnosis("precision", f"returns {b} for float64 inputs (the output dtype is narrowed)",
-                             f"precision:dtype:float64->{b}", {"input_dtype": "float64", "output_dtype": b})
+            return Diagnosis("precision", f"returns {b} for float64 inputs (not the input's dtype)",
+                             f"precision:dtype:->{b}", {"input_dtype": "float64", "output_dtype": b})
         want = oracle.evaluate(twin)
         w = np.asarray(want.value, dtype=np.float64)
         g = _f64(out)
@@ -1009,11 +1027,8 @@ def _robustness(ctx: _Ctx) -> Diagnosis | None:
 
 
 def _unexplained(prop: Property, message: str, *, note: str | None = None) -> Diagnosis:
-    first = message.strip().splitlines()[0][:300] if message.strip() else "no message"
-    figures: dict[str, Any] = {"message": first}
-    if note:
-        figures["note"] = note
-    return Diagnosis("unexplained", f"fails {prop.name}: {first}", f"unexplained:{prop.spec_id}:{prop.name}", figures)
+    d = signatures.unexplained(prop.spec_id, prop.name, message, note)
+    return Diagnosis(d["kind"], d["sentence"], d["signature"], d["figures"])
 
 
 _STEPS: tuple[Callable[[_Ctx], Diagnosis | None], ...] = (
