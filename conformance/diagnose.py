@@ -186,6 +186,8 @@ def describe_example(example: dict[str, Any] | None) -> dict[str, Any] | None:
     tensors: dict[str, str] = {}
     options: dict[str, Any] = {}
     for k, v in example.items():
+        if k in ("error_input", "error_argument"):
+            continue  # labels of the generic rejection properties, not options of the call
         if isinstance(v, torch.Tensor):
             tensors[k] = f"{str(v.dtype).removeprefix('torch.')}{list(v.shape)}"
         elif v is None or isinstance(v, (bool, int, str)):

@@ -21,13 +21,42 @@ import torch
 from conformance.catalogue import get_spec
 from conformance.diagnose import diagnose
 from conformance.targets import Target
-from impls import focal as ref
+from tests.fixtures.planted import (
+    alpha_constant,
+    alpha_default_half,
+    alpha_ignored,
+    alpha_none_is_quarter,
+    alpha_positives_only,
+    alpha_swapped,
+    clipped_bce,
+    computes_in_float32,
+    detached_factor,
+    focal_with_mean,
+    gamma_ignored,
+    n_rows,
+    naive_pow,
+    naive_softplus,
+    nothing,
+    positives,
+    raises_on_batches,
+    reference,
+    returns_float32,
+    rows_of_last_axis,
+    slow_swapped,
+    soft_per_term,
+    soft_signed_logit,
+    soft_thresholded,
+    unvalidated,
+    with_dropout,
+    writes_into_targets,
+)
 
 FOCAL, BCE = "sigmoid_focal", "sigmoid_bce"
 
 
 def _target(fn: Any, spec: str = FOCAL) -> Target:
-    return Target(name=f"planted:{fn.__name__}", spec_id=spec, fn=fn, source=f"{__name__}:{fn.__name__}", kind="callable")
+    return Target(name=f"planted:{fn.__name__}", spec_id=spec, fn=fn, source=f"tests.fixtures.planted:{fn.__name__}",
+                  kind="callable")
 
 
 def _run(fn: Any, prop: str, example: dict[str, Any] | None, *, spec: str = FOCAL, status: str = "failed",
@@ -45,171 +74,6 @@ def _ex(x: list[float], z: list[float], dtype: torch.dtype = torch.float32, **kw
 
 
 # ---------------------------------------------------------------------------
-# Planted targets
-# ---------------------------------------------------------------------------
-
-
-def _focal_with_mean(denominator: Any) -> Any:
-    def fn(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-        loss = ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma)
-        if reduction == "none":
-            return loss
-        total = loss.sum()
-        return total if reduction == "sum" else total / denominator(logits, targets)
-
-    fn.__name__ = f"mean_over_{denominator.__name__}"
-    return fn
-
-
-def n_rows(x: torch.Tensor, z: torch.Tensor) -> float:
-    return float(x.shape[0])
-
-
-def positives(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    return (z > 0).sum()
-
-
-def nothing(x: torch.Tensor, z: torch.Tensor) -> float:
-    return 1.0
-
-
-def rows_of_last_axis(x: torch.Tensor, z: torch.Tensor) -> float:
-    return float(x.numel() // x.shape[-1])
-
-
-def _alpha_form(weights: Any, name: str) -> Any:
-    def fn(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-        base = ref.sigmoid_focal(logits, targets, alpha=None, gamma=gamma)
-        if alpha is not None:
-            w1, w0 = weights(alpha)
-            base = (w1 * targets + w0 * (1 - targets)) * base
-        return ref._reduce(base, reduction)
-
-    fn.__name__ = name
-    return fn
-
-
-alpha_swapped = _alpha_form(lambda a: (1 - a, a), "alpha_swapped")
-alpha_constant = _alpha_form(lambda a: (a, a), "alpha_constant")
-alpha_positives_only = _alpha_form(lambda a: (a, 1.0), "alpha_positives_only")
-alpha_ignored = _alpha_form(lambda a: (1.0, 1.0), "alpha_ignored")
-
-
-def alpha_none_is_quarter(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    return ref.sigmoid_focal(logits, targets, alpha=0.25 if alpha is None else alpha, gamma=gamma, reduction=reduction)
-
-
-def soft_per_term(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    """kornia's form: a focal factor per term."""
-    p = torch.sigmoid(logits)
-    a, b = (1.0, 1.0) if alpha is None else (alpha, 1 - alpha)
-    pos = targets * a * (1 - p) ** gamma * torch.nn.functional.softplus(-logits)
-    neg = (1 - targets) * b * p**gamma * torch.nn.functional.softplus(logits)
-    return ref._reduce(pos + neg, reduction)
-
-
-def soft_signed_logit(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    """monai's form: the focal factor sigmoid(-x (2t - 1))^gamma."""
-    bce = ref.sigmoid_bce(logits, targets)
-    loss = torch.exp(gamma * torch.nn.functional.logsigmoid(-logits * (2 * targets - 1))) * bce
-    if alpha is not None:
-        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return ref._reduce(loss, reduction)
-
-
-def soft_thresholded(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    hard = (targets > 0.5).to(logits.dtype)
-    p = torch.sigmoid(logits)
-    loss = ref.sigmoid_bce(logits, targets) * (1 - (p * hard + (1 - p) * (1 - hard))) ** gamma
-    if alpha is not None:
-        loss = (alpha * hard + (1 - alpha) * (1 - hard)) * loss
-    return ref._reduce(loss, reduction)
-
-
-def _clipped_bce(eps: float) -> Any:
-    def fn(logits, targets, *, weight=None, pos_weight=None, reduction="none"):  # type: ignore[no-untyped-def]
-        p = torch.sigmoid(logits).clamp(eps, 1 - eps)
-        return ref._reduce(-(targets * torch.log(p) + (1 - targets) * torch.log1p(-p)), reduction)
-
-    fn.__name__ = f"clipped_bce_{eps:g}"
-    return fn
-
-
-def returns_float32(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma, reduction=reduction).float()
-
-
-def computes_in_float32(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    out = ref.sigmoid_focal(logits.float(), targets.float(), alpha=alpha, gamma=gamma, reduction=reduction)
-    return out.to(logits.dtype)
-
-
-def naive_pow(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    """torchvision's form: (1 - p_t) ** gamma by subtraction, nan gradient for gamma < 1 where p_t rounds to 1."""
-    p = torch.sigmoid(logits)
-    ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    loss = ce * (1 - (p * targets + (1 - p) * (1 - targets))) ** gamma
-    if alpha is not None:
-        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return ref._reduce(loss, reduction)
-
-
-def naive_softplus(logits, targets, *, weight=None, pos_weight=None, reduction="none"):  # type: ignore[no-untyped-def]
-    """log(1 + exp(x)) overflows to inf for x > 88.7 in float32."""
-    return ref._reduce(torch.log(1 + torch.exp(logits)) - targets * logits, reduction)
-
-
-def detached_factor(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    with torch.no_grad():
-        factor = ref.sigmoid_focal(logits, targets, alpha=None, gamma=gamma) / ref.sigmoid_bce(logits, targets)
-    loss = factor * ref.sigmoid_bce(logits, targets)
-    if alpha is not None:
-        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return ref._reduce(loss, reduction)
-
-
-def gamma_ignored(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    return ref.sigmoid_focal(logits, targets, alpha=alpha, reduction=reduction)
-
-
-def alpha_default_half(logits, targets, *, alpha=0.5, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma, reduction=reduction)
-
-
-def unvalidated(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    """The formula without any argument checks: takes targets outside [0, 1] and integer logits."""
-    x = logits.double() if not logits.is_floating_point() else logits
-    return naive_pow(x, targets.to(x.dtype), alpha=alpha, gamma=gamma, reduction=reduction if reduction in ("none", "sum", "mean") else "none")
-
-
-def writes_into_targets(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    out = ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma, reduction=reduction)
-    targets.clamp_(0.0, 1.0)
-    return out
-
-
-def with_dropout(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    return ref.sigmoid_focal(torch.nn.functional.dropout(logits, 0.5, training=True), targets, alpha=alpha, gamma=gamma,
-                             reduction=reduction)
-
-
-def reference(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=gamma, reduction=reduction)
-
-
-def raises_on_batches(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    """Takes the one-element counterexample, raises on every larger probe."""
-    if logits.numel() > 1:
-        raise RuntimeError("batches are not supported")
-    return alpha_swapped(logits, targets, alpha=alpha, gamma=gamma, reduction=reduction)
-
-
-def slow_swapped(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
-    time.sleep(0.05)
-    return alpha_swapped(logits, targets, alpha=alpha, gamma=gamma, reduction=reduction)
-
-
-# ---------------------------------------------------------------------------
 # reduction denominator
 # ---------------------------------------------------------------------------
 
@@ -222,7 +86,7 @@ def slow_swapped(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  
 ])
 def test_reduction_names_the_denominator_the_target_divides_by(denominator: Any, name: str) -> None:
     ex = _ex([[0.5, -1.0, 2.0], [1.5, 0.25, -3.0]], [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], reduction="mean")
-    d = _run(_focal_with_mean(denominator), "honours_reduction", ex)
+    d = _run(focal_with_mean(denominator), "honours_reduction", ex)
     assert d["kind"] == "reduction", d
     assert d["signature"] == f"reduction:mean:{name}", d
     assert d["figures"]["spec_denominator"] == 6.0
@@ -283,7 +147,7 @@ def test_soft_targets_is_not_blamed_when_the_counterexample_has_hard_targets() -
 
 @pytest.mark.parametrize("eps", [1e-7, 1e-4])
 def test_clipping_infers_the_epsilon_from_where_the_loss_caps(eps: float) -> None:
-    fn = _clipped_bce(eps)
+    fn = clipped_bce(eps)
     d = _run(fn, "agrees_with_numpy", _ex([-40.0], [1.0], dtype=torch.float64), spec=BCE)
     assert d["kind"] == "clipping", d
     assert d["figures"]["sides"]["p"]["eps"] == pytest.approx(eps, rel=1e-3)
@@ -293,7 +157,7 @@ def test_clipping_infers_the_epsilon_from_where_the_loss_caps(eps: float) -> Non
 
 def test_clipping_is_not_blamed_below_the_cap() -> None:
     # At x = -1 the clipped loss is exact: the counterexample cannot come from the clipping.
-    d = _run(_clipped_bce(1e-7), "agrees_with_numpy", _ex([-1.0], [1.0], dtype=torch.float64), spec=BCE)
+    d = _run(clipped_bce(1e-7), "agrees_with_numpy", _ex([-1.0], [1.0], dtype=torch.float64), spec=BCE)
     assert d["kind"] != "clipping", d
 
 

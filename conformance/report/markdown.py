@@ -83,7 +83,7 @@ def _findings(data: dict[str, Any]) -> list[str]:
         if f["target"] != current:
             current = f["target"]
             ver = f" {f['version']}" if f.get("version") else ""
-            lines += [f"### `{_esc(f['target'])}`{ver}", ""]
+            lines += (["", f"### `{_esc(f['target'])}`{ver}", ""] if lines[-1] else [f"### `{_esc(f['target'])}`{ver}", ""])
         tag = ("NEW " if f["state"] == "new" else "") + f["kind"]
         props = ", ".join(f"`{p}`" for p in f["properties"][:8]) + (" ..." if len(f["properties"]) > 8 else "")
         lines.append(f"- **{tag}** ({f['diagnosis']['kind']}): {_esc(f['sentence'])}")

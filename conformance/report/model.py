@@ -160,7 +160,9 @@ def findings(outcomes: Iterable[dict[str, Any]], versions: dict[str, str] | None
         groups[uf.find(("o", i))].append(o)
     out = [_finding(members, versions) for members in groups.values()]
     kind_order = {"defect": 0, "convention": 1}
-    out.sort(key=lambda f: (_target_order(f["target"]), f["state"] != "new", kind_order.get(f["kind"], 2), f["id"]))
+    fw = {f: i for i, f in enumerate(FRAMEWORKS)}
+    out.sort(key=lambda f: (fw.get(f["framework"], len(fw)), _target_order(f["target"]), f["state"] != "new",
+                            kind_order.get(f["kind"], 2), f["id"]))
     return out
 
 
