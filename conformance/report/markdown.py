@@ -52,12 +52,12 @@ def _grid(data: dict[str, Any]) -> list[str]:
         return []
     cols = g["columns"]
     lines = ["## Library x spec", ""]
-    lines.append("| spec | " + " | ".join(f"`{_esc(c['target'])}` ({c['framework']})" for c in cols) + " |")
+    lines.append("| spec | " + " | ".join(f"`{_esc(c['library'])}` ({c['framework']})" for c in cols) + " |")
     lines.append("|---|" + "---|" * len(cols))
     for row in g["rows"]:
         cells = []
         for c in cols:
-            cell = row["cells"][c["target"]]
+            cell = row["cells"][c["library"]]
             cells.append(_GRID.get(cell["state"], "{text}").format(text=cell.get("text", "")))
         lines.append(f"| `{row['spec']}` | " + " | ".join(cells) + " |")
     lines += ["", "Bold: a finding not in the known-deviations registry (the run fails on it).", ""]

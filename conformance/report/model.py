@@ -29,6 +29,7 @@ __all__ = [
     "fallback_diagnosis",
     "findings",
     "library_counts",
+    "library_columns",
     "grid",
     "regions",
     "adapters",
@@ -40,7 +41,10 @@ FRAMEWORK_LABEL = {"torch": "PyTorch", "tf": "TensorFlow / Keras", "jax": "JAX",
 
 
 def library_of(target: str) -> str:
-    """The library a target belongs to: ``keras[from_logits=False]`` -> ``keras``."""
+    """The library a target belongs to: ``keras[from_logits=False]`` -> ``keras``; every seed
+    variant (``variant:NAME``) -> ``variants``."""
+    if target.startswith("variant:"):
+        return "variants"
     return target.split("[", 1)[0]
 
 
@@ -246,7 +250,19 @@ def library_counts(found: list[dict[str, Any]], outcomes: list[dict[str, Any]],
         lib["new"] += f["state"] == "new"
     for lib in libs.values():
         lib["text"] = _count_text(lib["defects"], lib["conventions"], lib["new"])
+        lib["short"] = _short_text(lib["defects"], lib["conventions"])
     return list(libs.values())
+
+
+def _short_text(defects: int, conventions: int) -> str:
+    """A grid cell's text: conforms, n defect(s), n convention(s), or both abbreviated to fit one line."""
+    if defects and conventions:
+        return f"{defects} def · {conventions} conv"
+    if defects:
+        return f"{defects} defect{'s' if defects != 1 else ''}"
+    if conventions:
+        return f"{conventions} convention{'s' if conventions != 1 else ''}"
+    return "conforms"
 
 
 def _count_text(defects: int, conventions: int, new: int) -> str:
@@ -261,22 +277,37 @@ def _count_text(defects: int, conventions: int, new: int) -> str:
 # ---------------------------------------------------------------------------
 
 
+def library_columns(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One column per library (its option settings and, for ``variants``, every seed variant together),
+    grouped by framework in the order of ``columns``."""
+    libs: dict[str, dict[str, Any]] = {}
+    for c in columns(outcomes):
+        lib = libs.setdefault(c["library"], {"library": c["library"], "framework": c["framework"],
+                                             "distribution": c["distribution"], "targets": []})
+        lib["targets"].append(c["target"])
+    return list(libs.values())
+
+
 def grid(outcomes: list[dict[str, Any]], found: list[dict[str, Any]]) -> dict[str, Any]:
-    """One cell per (spec, target): conforms / n defects / n conventions / not covered."""
-    cols = columns(outcomes)
+    """One cell per (spec, library): conforms / n defects / n conventions / not covered, counting
+    distinct causes across the library's targets."""
+    cols = library_columns(outcomes)
     by_pair: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for o in outcomes:
-        by_pair[(o["spec"], o["target"])].append(o)
-    touching: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        by_pair[(o["spec"], library_of(o["target"]))].append(o)
+    touching: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
     for f in found:
         for spec in f["specs"]:
-            touching[(spec, f["target"])].append(f)
+            cur = touching[(spec, f["library"])]
+            key = (f["kind"], f["diagnosis"]["signature"])
+            if key not in cur or f["state"] == "new":
+                cur[key] = f
     rows = []
     for spec in sorted({o["spec"] for o in outcomes}):
         cells: dict[str, dict[str, Any]] = {}
         for c in cols:
-            outs = by_pair.get((spec, c["target"]), [])
-            fs = touching.get((spec, c["target"]), [])
+            outs = by_pair.get((spec, c["library"]), [])
+            fs = list(touching.get((spec, c["library"]), {}).values())
             counts = Counter(o["status"] for o in outs)
             ran = len(outs) - counts.get("skipped", 0)
             cell: dict[str, Any] = {"passed": counts.get("passed", 0) + counts.get("xpassed", 0), "ran": ran,
@@ -285,23 +316,18 @@ def grid(outcomes: list[dict[str, Any]], found: list[dict[str, Any]]) -> dict[st
                                     "conventions": sum(f["kind"] == "convention" for f in fs),
                                     "new": sum(f["state"] == "new" for f in fs), "findings": [f["id"] for f in fs]}
             if not outs:
-                cell.update(state="absent", text="not covered", why="no adapter for this spec")
+                cell.update(state="absent", text="not covered", why="no adapter of this library for this spec")
             elif ran == 0:
                 reason = outs[0].get("message") or "every property skipped"
-                installed = "not installed" not in reason
-                cell.update(state="not_covered", text="not covered" if installed else "not installed", why=reason)
+                text = "not installed" if "not installed" in reason else "not covered"
+                cell.update(state="not_covered", text=text, why=reason)
             elif not fs:
                 cell.update(state="conforms", text="conforms", why=f"{cell['passed']} of {ran} properties pass")
             else:
-                parts = []
-                if cell["defects"]:
-                    parts.append(f"{cell['defects']} defect{'s' if cell['defects'] != 1 else ''}")
-                if cell["conventions"]:
-                    parts.append(f"{cell['conventions']} convention{'s' if cell['conventions'] != 1 else ''}")
                 state = "new" if cell["new"] else "defect" if cell["defects"] else "convention"
-                cell.update(state=state, text=" · ".join(parts),
+                cell.update(state=state, text=_short_text(cell["defects"], cell["conventions"]),
                             why="; ".join(f["sentence"][:160] for f in fs[:3]) + (" ..." if len(fs) > 3 else ""))
-            cells[c["target"]] = cell
+            cells[c["library"]] = cell
         rows.append({"spec": spec, "cells": cells})
     return {"columns": cols, "rows": rows}
 
