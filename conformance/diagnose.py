@@ -165,8 +165,8 @@ def _run(ctx: _Ctx) -> Diagnosis:
     first = _raises(ctx)
     if first is not None:
         return first
-    if ctx.spec.convention is None:
-        return _unexplained(ctx.prop, ctx.message)
+    if ctx.spec.convention is None or ctx.message.startswith("the suite could not generate examples"):
+        return _unexplained(ctx.prop, ctx.message)  # nothing to probe, or the suite's own fault
     for step in _STEPS:
         try:
             d = step(ctx)

@@ -155,7 +155,7 @@ def build(
         "findings": found,
         "grid": model.grid(outs, found),
         "adapters": adapter_rows,
-        "regions": model.regions(outs, _declared_regions({o["spec"] for o in outs})),
+        "regions": model.regions(outs, _declared_regions({o["spec"] for o in outs if o.get("regions")})),
         "accuracy": _accuracy(outs),
         "stale_deviations": [
             {"target": o["target"], "spec": o["spec"], "property": o["property"], "where": d["where"],
@@ -176,15 +176,18 @@ def build(
 
 
 def _declared_regions(spec_ids: set[str]) -> dict[str, tuple[str, ...]]:
-    """The regions each spec declares, where the catalogue is already loaded (a run's controller
-    has it; building a report from plain outcomes does not import it)."""
-    cat = sys.modules.get("conformance.catalogue")
-    if cat is None:
+    """The regions each spec declares (a region never drawn is reported with 0). Only specs whose
+    outcomes counted regions ask for the catalogue, so a report of plain outcomes stays cheap."""
+    if not spec_ids:
+        return {}
+    try:
+        from conformance.catalogue import get_spec
+    except Exception:  # noqa: BLE001 - a report can be built where the suite cannot load
         return {}
     out: dict[str, tuple[str, ...]] = {}
     for sid in spec_ids:
         try:
-            out[sid] = tuple(cat.get_spec(sid).regions)
+            out[sid] = tuple(get_spec(sid).regions)
         except Exception:  # noqa: BLE001 - a spec this process does not know: drawn counts only
             continue
     return out
