@@ -58,6 +58,8 @@ class Outcome:
     regions: dict[str, int] = field(default_factory=dict)
     framework: str = "torch"
     library: str | None = None
+    diagnosis: dict[str, Any] | None = None  # what the target does instead (conformance.diagnose)
+    adapter: dict[str, Any] | None = None  # an adapter's translations and the options it exercises, for the report
 
     @property
     def id(self) -> str:
@@ -119,6 +121,7 @@ def run_property(
         summary=prop.summary,
         framework=target.framework,
         library=target.library,
+        adapter=_adapter_info(target),
     )
     start = time.perf_counter()
     rec = recorder.Recorder()
@@ -166,7 +169,30 @@ def run_property(
         out.regions = dict(sorted(rec.regions.items()))
         if devs:
             _apply_deviations(out, devs, rec)
+        _diagnose(out, prop, target, rec, devs)
     return out
+
+
+def _adapter_info(target: Target) -> dict[str, Any] | None:
+    options = tuple(getattr(target, "options", ()) or ())
+    not_covered = dict(getattr(target, "not_covered", {}) or {})
+    if not (target.translations or options or not_covered):
+        return None
+    return {"translations": dict(target.translations), "options": list(options), "not_covered": not_covered}
+
+
+def _diagnose(out: Outcome, prop: Property, target: Target, rec: recorder.Recorder, devs: list[Deviation]) -> None:
+    """Attach the diagnosis of a failing or deviating outcome (probes the target; never raises)."""
+    if out.status not in ("failed", "error", "xfailed") or target.fn is None or target.hung is not None:
+        return
+    if out.status == "xfailed":
+        hit = next((h for i, h in sorted(rec.deviated.items()) if "object" in h), None)
+        example, message = (hit["object"], hit["message"]) if hit else (None, out.message)
+    else:
+        example, message = (rec.example if out.counterexample is not None else None), out.message
+    from conformance import diagnose
+
+    out.diagnosis = diagnose.diagnose(prop, target, example, status=out.status, message=message or "")
 
 
 def _apply_deviations(out: Outcome, devs: list[Deviation], rec: recorder.Recorder) -> None:
@@ -236,6 +262,8 @@ def _execute(
                 raise
             rec.count_deviation(inside[0], safe_text(err, limit=600),
                                 repro.to_source(rec.example) if rec.example is not None else None)
+            # The example object itself, for the diagnosis (conformance.diagnose) after the run.
+            rec.deviated[inside[0]].setdefault("object", rec.example)
             return
         for i in inside:
             rec.count_entered(i)

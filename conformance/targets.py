@@ -183,6 +183,8 @@ class Target:
     kind: str = "callable"  # reference | callable | variant | adapter | mutant
     capabilities: Capabilities = TORCH
     translations: dict[str, str] = field(default_factory=dict)  # what an adapter translates, for the report
+    options: tuple[str, ...] = ()  # an adapter's library options that change the maths and that it exercises
+    not_covered: dict[str, str] = field(default_factory=dict)  # library option -> why the adapter does not exercise it
     library: str | None = None  # the third-party distribution an adapter calls
     why: str | None = None  # a variant's documented quirk
     load_error: str | None = None

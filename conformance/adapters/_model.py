@@ -88,6 +88,8 @@ def make_target(adapter: Adapter) -> Target:
         else dict(adapter.translations),
         library=lib.distribution,
         repro_call=adapter.source,
+        options=tuple(adapter.options),
+        not_covered=dict(adapter.not_covered),
     )
     if not lib.installed:
         t.skip_reason = f"library {lib.module!r} is not installed (pip install {lib.distribution})"

@@ -22,20 +22,29 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 __all__ = ["SCHEMA_VERSION", "build", "write_all", "environment", "atomic_write"]
 
 _LIBS = ("torch", "numpy", "hypothesis", "mpmath", "tensorflow-cpu", "tensorflow", "keras", "fvcore", "kornia", "monai", "torchvision", "pytest", "pytest-xdist")
 
 
-def environment() -> dict[str, Any]:
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(adapted: Iterable[str] = ()) -> dict[str, Any]:
+    """Python, platform, devices, and the versions of the suite's libraries and of every adapted
+    library's pip distribution (``adapted``: the distributions the run's targets call)."""
     libs: dict[str, str] = {}
     for name in _LIBS:
-        try:
-            libs[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        v = _version(name)
+        if v is not None:
+            libs[name] = v
+    adapted_versions = {d: _version(d) or "not installed" for d in sorted(set(adapted))}
     devices = ["cpu"]
     try:
         import torch
@@ -52,6 +61,7 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "libraries": libs,
+        "adapted": adapted_versions,
         "devices": devices,
     }
 
@@ -110,7 +120,15 @@ def build(
     options: dict[str, Any] | None = None,
     baseline: str | None = None,
 ) -> dict[str, Any]:
+    from conformance.report import model
+
     outs = sorted(outcomes, key=lambda o: (o["target"], o["spec"], o["property"]))
+    env = environment(o["library"] for o in outs if o.get("library"))
+    versions = {k: v for k, v in env["adapted"].items() if v != "not installed"}
+    adapter_rows = model.adapters(outs, versions)
+    # Each outcome's adapter details go to one table row per (target, spec), not into every outcome.
+    outs = [{k: v for k, v in o.items() if k != "adapter"} for o in outs]
+    found = model.findings(outs, versions)
     from conformance.deviations import load_deviations
 
     devs = load_deviations(deviation_files)
@@ -123,7 +141,7 @@ def build(
         and not any(d.matches(*k) for k in seen_props)
     ]
     now = _dt.datetime.now(_dt.timezone.utc)
-    return {
+    data = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": now.isoformat(timespec="seconds"),
         "duration_s": (now.timestamp() - started) if started else None,
@@ -131,8 +149,13 @@ def build(
         "seed": seed if profile != "ci" else "derandomized",
         "request": {"targets": targets, "specs": specs},
         "options": {"example_timeout_s": None, "hypothesis_db": None, **(options or {})},
-        "environment": environment(),
+        "environment": env,
         "summary": _summary(outs),
+        "libraries": model.library_counts(found, outs, versions),
+        "findings": found,
+        "grid": model.grid(outs, found),
+        "adapters": adapter_rows,
+        "regions": model.regions(outs, _declared_regions({o["spec"] for o in outs if o.get("regions")})),
         "accuracy": _accuracy(outs),
         "stale_deviations": [
             {"target": o["target"], "spec": o["spec"], "property": o["property"], "where": d["where"],
@@ -145,6 +168,29 @@ def build(
         "mutants": _mutant_summary(list(mutants)),
         "outcomes": outs,
     }
+    if baseline:
+        from conformance.report import diff
+
+        data["diff"] = diff.against(baseline, data)
+    return data
+
+
+def _declared_regions(spec_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    """The regions each spec declares (a region never drawn is reported with 0). Only specs whose
+    outcomes counted regions ask for the catalogue, so a report of plain outcomes stays cheap."""
+    if not spec_ids:
+        return {}
+    try:
+        from conformance.catalogue import get_spec
+    except Exception:  # noqa: BLE001 - a report can be built where the suite cannot load
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for sid in spec_ids:
+        try:
+            out[sid] = tuple(get_spec(sid).regions)
+        except Exception:  # noqa: BLE001 - a spec this process does not know: drawn counts only
+            continue
+    return out
 
 
 def atomic_write(path: Path, text: str) -> None:
