@@ -6,6 +6,8 @@ question is only whether the property can fail on that broken implementation.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conformance.catalogue import load_specs
@@ -34,14 +36,17 @@ def test_property_kills_mutant(mutant: Mutant, prop: str, record_property: pytes
         pytest.skip(missing)
     # A property confined to other profiles (torch.compile: thorough) runs in its own.
     profile = "ci" if not p.profiles or "ci" in p.profiles else p.profiles[0]
+    start = time.perf_counter()
     out = run_property(p, _target(mutant), profile=profile, shrink=False, database=None)
+    seconds = time.perf_counter() - start
     # A mutant whose signature lacks a canonical keyword "dies" of a TypeError: that is a stale
     # mutant, not a kill.
     stale_signature = out.status == "error" and "unexpected keyword argument" in out.message
     killed = out.status in ("failed", "error") and not stale_signature
     record_property(
         "conformance_mutant",
-        {"mutant": mutant.id, "spec": mutant.spec_id, "property": prop, "why": mutant.why, "killed": killed},
+        {"mutant": mutant.id, "spec": mutant.spec_id, "property": prop, "why": mutant.why, "killed": killed,
+         "seconds": round(seconds, 3)},
     )
     assert killed, f"{prop} did not kill mutant {mutant.id} ({mutant.why}): status {out.status}, {out.examples} examples"
 
