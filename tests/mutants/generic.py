@@ -9,7 +9,10 @@ For every spec with a convention, wrapped around its reference:
 - ``writes_into_<arg>``: the call writes into one tensor input after computing --
   killed by ``inputs_not_modified``;
 - ``detached_<arg>``: one differentiable input is detached, so the values are right
-  and its gradient is missing -- killed by ``gradcheck_float64``.
+  and its gradient is missing -- killed by ``gradcheck_float64``;
+- ``float32_when_compiled``: under ``torch.compile`` the floating inputs are cast to float32
+  and the result back to the caller's dtype (a "fast path" that only the compiled model takes)
+  -- killed by ``compiled_matches_eager`` on the float64 twin of an example.
 
 Broadcasting, dtype and domain mistakes are specific to each contract and live in
 the family modules.
@@ -131,6 +134,38 @@ def _detached(spec: Spec, name: str) -> Mutant:
                   f"{name} is detached: the values are right, its gradient is missing", killed_by=("gradcheck_float64",))
 
 
+def _map_floating(v: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    if isinstance(v, torch.Tensor):
+        return fn(v) if v.is_floating_point() else v
+    if isinstance(v, dict):
+        return {k: _map_floating(x, fn) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_map_floating(x, fn) for x in v)
+    return v
+
+
+def _float32_when_compiled(spec: Spec) -> Mutant:
+    ref = spec.reference
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        if not torch.compiler.is_compiling():
+            return ref(*args, **kwargs)
+        dtypes = [t.dtype for t in _tensors(list(args)) if t.is_floating_point()]
+        if not dtypes:
+            return ref(*args, **kwargs)
+        out = ref(*_map_floating(args, lambda t: t.float()), **kwargs)
+        return _map_floating(out, lambda t: t.to(dtypes[0]))
+
+    return Mutant("float32_when_compiled", spec.id, _named(fn, f"{spec.id}__float32_when_compiled", spec),
+                  "computes in float32 only under torch.compile: float64 callers get float32 accuracy from the "
+                  "compiled model", killed_by=("compiled_matches_eager",))
+
+
+# Specs whose results are discrete decisions (indices, masks) that float32 need not change:
+# their families plant compile mutants of their own.
+_NO_FLOAT32_COMPILE_MUTANT = frozenset({"ssd_matching", "hard_negative_mining"})
+
+
 @functools.cache
 def _build() -> tuple[Mutant, ...]:
     out: list[Mutant] = []
@@ -149,6 +184,9 @@ def _build() -> tuple[Mutant, ...]:
             out.extend(_writes_into(spec, a.name) for a in conv.args)
         if "gradcheck_float64" in props and props["gradcheck_float64"].generic:
             out.extend(_detached(spec, n) for n in conv.differentiable)
+        if ("compiled_matches_eager" in props and props["compiled_matches_eager"].generic
+                and spec.id not in _NO_FLOAT32_COMPILE_MUTANT):
+            out.append(_float32_when_compiled(spec))
     return tuple(out)
 
 
