@@ -69,6 +69,9 @@ class Recorder:
     pending_regions: list[str] = field(default_factory=list)
     deviated: dict[int, dict[str, Any]] = field(default_factory=dict)  # deviation index -> count, first message, example
     entered: dict[int, int] = field(default_factory=dict)  # deviation index -> examples inside its region
+    # Examples the target declined with NotImplementedError (an option its library lacks): count and first message.
+    not_implemented: int = 0
+    not_implemented_message: str = ""
 
     def mark_region(self, name: str) -> None:
         """Called by strategies while drawing: the example being drawn lies in region ``name``."""

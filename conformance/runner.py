@@ -159,7 +159,7 @@ def run_property(
             _record_failure(out, err, rec, prop, target)
     finally:
         out.duration_s = time.perf_counter() - start
-        out.examples = rec.examples
+        out.examples = rec.examples - rec.not_implemented
         out.accuracy = [a.as_dict() for a in rec.accuracy.values()]
         out.oracle_domain = {
             k: {"asked": rec.asked.get(k, 0), "not_asked": rec.not_asked.get(k, 0)} for k in sorted(rec.asked)
@@ -248,6 +248,21 @@ def _execute(
 
         tf()
     def checked(example: dict[str, Any] | None) -> None:
+        try:
+            _checked(example)
+        except Exception as exc:
+            # A target that declines an example with NotImplementedError (an adapter for a
+            # library without pos_weight, say) is not judged on it: the example is rejected and
+            # counted, and a property no example of which it accepts is reported as not
+            # applicable. Any other exception is judged as usual.
+            err = _first_error(exc)
+            if example is not None and isinstance(err, TargetError) and isinstance(err.original, NotImplementedError):
+                rec.not_implemented += 1
+                rec.not_implemented_message = rec.not_implemented_message or safe_text(err.original, limit=300)
+                hypothesis.reject()
+            raise
+
+    def _checked(example: dict[str, Any] | None) -> None:
         rec.start_example(example)
         if not devs:
             prop.check(target, example or {})
@@ -289,7 +304,16 @@ def _execute(
         if database == "default":
             database = None
     test = settings_for(profile, factor=prop.examples_factor, shrink=shrink, database=database)(test)
-    test()
+    try:
+        test()
+    except hyp_errors.Unsatisfiable:
+        if rec.not_implemented:
+            raise SkipProperty(f"not applicable: the target declines every example this property draws "
+                               f"(NotImplementedError: {rec.not_implemented_message})") from None
+        raise
+    if rec.not_implemented:
+        rec.note(f"{rec.not_implemented} drawn example(s) not judged: the target declined them with "
+                 f"NotImplementedError ({rec.not_implemented_message})")
 
 
 def _record_failure(out: Outcome, err: BaseException, rec: recorder.Recorder, prop: Property, target: Target) -> None:
