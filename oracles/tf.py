@@ -31,6 +31,9 @@ def tf() -> Any:
     if _TF is None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+        # (found porting the regression family) With TensorFlow loaded first, a later torch.compile in
+        # the same process segfaults (torch 2.14, tensorflow-cpu 2.21); loading dynamo first avoids it.
+        import torch._dynamo  # noqa: F401
         import tensorflow
 
         _TF = tensorflow
