@@ -7,6 +7,7 @@ Inputs and outputs are NumPy arrays; outputs are float64.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,9 @@ def tf() -> Any:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         # (found porting the regression family) With TensorFlow loaded first, a later torch.compile in
         # the same process segfaults (torch 2.14, tensorflow-cpu 2.21); loading dynamo first avoids it.
-        import torch._dynamo  # noqa: F401
+        # Loading dynamo after TensorFlow segfaults too: only before TensorFlow's own first import.
+        if "tensorflow" not in sys.modules:
+            import torch._dynamo  # noqa: F401
         import tensorflow
 
         _TF = tensorflow
