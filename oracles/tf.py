@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,11 @@ def tf() -> Any:
         # segfaults when it is loaded after TensorFlow's libraries: load it first where it is installed.
         if importlib.util.find_spec("triton") is not None:
             import triton._C.libtriton  # noqa: F401
+        # With TensorFlow loaded first, a later torch.compile in
+        # the same process segfaults (torch 2.14, tensorflow-cpu 2.21); loading dynamo first avoids it.
+        # Loading dynamo after TensorFlow segfaults too: only before TensorFlow's own first import.
+        if "tensorflow" not in sys.modules:
+            import torch._dynamo  # noqa: F401
         import tensorflow
 
         _TF = tensorflow
