@@ -9,7 +9,7 @@ one everywhere, ``x == 0`` and saturated logits included.
 from __future__ import annotations
 
 import functools
-import struct
+import math
 from collections.abc import Callable
 
 import torch
@@ -140,7 +140,13 @@ def _focal_terms(
     e = a.neg().exp_()
     omz = 1 - targets
     # The sign bit decides, not x >= 0, so that -0.0 takes the same branch as copysign below.
-    u = torch.where(torch.signbit(logits), targets, omz)
+    # Inductor's CPU backend has no vector signbit / isnan (it falls back to a scalar loop
+    # per element, which halved the fused kernel's speed); compiled, the same predicates are
+    # spelled with vectorised ops: copysign(1, x) < 0 is signbit(x), and m == 0 is exactly
+    # where r below is 0/0 (m >= e: r is never inf, and NaN logits make d NaN either way).
+    compiling = torch.compiler.is_compiling()
+    neg = torch.ones_like(logits).copysign_(logits) < 0 if compiling else torch.signbit(logits)
+    u = torch.where(neg, targets, omz)
     bce = torch.log1p(e).addcmul_(u, a)
     m = (1 - u).mul_(e).add_(u)  # (1 - p_t)(1 + e)
     ope = e + 1
@@ -165,16 +171,27 @@ def _focal_terms(
     # sign(x) (u - s) is p - z without its cancellation at saturated logits.
     d = torch.sub(u, torch.div(e, ope))
     if gamma != 0:
-        r = e.div_(m.mul_(ope)).nan_to_num_(nan=1.0).mul_(bce)
+        if compiling:
+            r = torch.where(m == 0, 1.0, e / (m * ope)).mul_(bce)
+        else:
+            r = e.div_(m.mul_(ope)).nan_to_num_(nan=1.0).mul_(bce)
         d.addcmul_(r, u.mul_(2 * gamma).sub_(gamma))
     return loss, d.mul_(factor.copysign_(logits))  # factor >= 0: copysign gives factor sign(x)
 
 
 def _float32_residual(gamma: float, dtype: torch.dtype) -> float:
     """``gamma - fl32(gamma)`` for float32 tensors (see :func:`_focal_terms`), else 0."""
-    if dtype != torch.float32:
+    if dtype != torch.float32 or gamma > 3.4028234663852886e38:
+        # Beyond float32's range torch's exponent is inf, and so is fl32(gamma): w ** inf
+        # is already what w ** gamma rounds to (0 for w < 1, 1 at w = 1).
         return 0.0
-    return gamma - struct.unpack("f", struct.pack("f", gamma))[0]
+    # Round the significand to float32's 24 bits (round() is half-to-even on the exact
+    # m * 2**24, as IEEE rounding is). Plain math, not struct.pack: torch.compile traces
+    # this function, and its struct polyfill recursed without end.
+    if gamma < 2.0**-126:  # float32's subnormals: a fixed step of 2**-149
+        return gamma - round(gamma * 2.0**149) * 2.0**-149
+    m, exp = math.frexp(gamma)
+    return gamma - math.ldexp(round(m * 2**24), exp - 24)
 
 
 class _FocalWithLogits(torch.autograd.Function):
@@ -212,9 +229,12 @@ def sigmoid_focal(
 
     ``FL = alpha_t * (1 - p_t) ** gamma * BCE(x, z)`` with ``p = sigmoid(x)``,
     ``p_t = p z + (1 - p)(1 - z)`` and ``alpha_t = alpha z + (1 - alpha)(1 - z)``
-    (``alpha=None``: ``alpha_t = 1``). The modulating factor is evaluated as
-    ``exp(gamma * log(1 - p_t))`` so that its gradient stays finite for
-    ``gamma`` in (0, 1) where ``1 - p_t`` underflows.
+    (``alpha=None``: ``alpha_t = 1``). ``1 - p_t`` is formed from non-negative terms
+    (accurate where it is tiny) and the derivative in the logits is formed in closed
+    form in the forward (:func:`_focal_terms`), so that the gradient stays finite for
+    ``gamma`` in (0, 1) where ``1 - p_t`` underflows and at saturated logits. When the
+    targets require grad (soft-label distillation) plain autograd runs through
+    ``exp(gamma * log(1 - p_t)) * BCE`` instead.
 
     Args:
         logits: (*) float tensor of raw scores.
