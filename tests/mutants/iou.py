@@ -396,7 +396,7 @@ def _common(sid: str) -> list[Mutant]:
                ("output_dtype_and_shape", "low_precision_matches_float32")),
         Mutant("cpu_constant", sid, named(cpu_constant, "cpu_constant"), "builds a tensor on the CPU", _DEVICE),
         Mutant("dropout_left_on", sid, named(dropout, "dropout"), "dropout in training mode on the loss",
-               ("deterministic", "compiled_matches_eager")),
+               ("deterministic",)),
         Mutant("sorts_inverted_corners", sid, named(sorts_corners, "sorts_corners"),
                "silently re-orders inverted corners in both arguments", ("rejects_invalid_inputs",)),
         Mutant("checks_boxes1_only", sid, named(checks_boxes1_only, "checks_boxes1_only"),

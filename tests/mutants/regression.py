@@ -373,21 +373,6 @@ def mse_returns_float32(input, target, *, weight=None, reduction="none"):  # typ
     return ref.mse(input, target, weight=weight, reduction=reduction).float()
 
 
-def _float32_when_compiled(reference):  # type: ignore[no-untyped-def]
-    """The reference, except under torch.compile, where a "fast path" computes in float32 and casts back."""
-
-    def wrapped(input, target, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not torch.compiler.is_compiling():
-            return reference(input, target, *args, **kwargs)
-        args = tuple(a.float() if isinstance(a, torch.Tensor) else a for a in args)
-        kwargs = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-        return reference(input.float(), target.float(), *args, **kwargs).to(input.dtype)
-
-    wrapped.__name__ = wrapped.__qualname__ = f"{reference.__name__}_float32_when_compiled"
-    globals()[wrapped.__name__] = wrapped  # importable by name, for repro snippets
-    return wrapped
-
-
 S, W = "smooth_l1", "weighted_smooth_l1"
 _DEVICE = ("cuda_matches_cpu", "mps_matches_cpu")
 
@@ -477,8 +462,5 @@ MUTANTS = [
            ("output_dtype_and_shape", "low_precision_matches_float32")),
     Mutant("dropout_left_on", "mse", mse_dropout, "dropout in training mode", ("deterministic",)),
     Mutant("cpu_constant", "mse", mse_cpu_constant, "builds a tensor on the CPU", _DEVICE),
-    *(Mutant("float32_path_when_compiled", sid, _float32_when_compiled(fn),
-             "computes in float32 only under torch.compile: float64 callers get float32 accuracy from the compiled model",
-             ("compiled_matches_eager",))
-      for sid, fn in ((S, ref.smooth_l1), (W, ref.weighted_smooth_l1), ("l1", ref.l1), ("mse", ref.mse))),
+    # float32_when_compiled for each spec comes from tests/mutants/generic.py.
 ]
