@@ -424,7 +424,7 @@ MUTANTS = [
            ("finite_gradients", "agrees_with_numpy")),
     Mutant("keras_threshold_by_default", PF, _focal_mutant(dense_threshold=0.99),
            "positives are y > 0.99 when no threshold is given (keras-cv's default), not y == 1",
-           ("agrees_with_numpy",)),
+           ("agrees_with_numpy", "gather_form_equals_dense_form")),
     *(Mutant(f"default_{k}_changed", PF, _focal_default_changed(k, alt), f"the default of {k} is {alt!r}",
              ("defaults_honoured",)) for k, alt in _PF_DEFAULTS),
     Mutant("returns_float32", PF, _float32(ref.penalty_reduced_focal), "returns float32",
