@@ -1138,7 +1138,8 @@ def _kl_target_of_another_shape(draw: st.DrawFn) -> Example:
         return {**ex, "target": torch.cat([t, t[:1]]) if t.shape[0] else t.new_ones((1, *t.shape[1:]))}
     if how == "extra axis":
         return {**ex, "target": t.unsqueeze(0).expand(2, *t.shape).clone()}
-    return {**ex, "target": t[..., :-1] if t.shape[-1] > 1 else torch.cat([t, t], dim=-1)}
+    # An empty last axis stays empty when doubled: a ones column always changes the shape.
+    return {**ex, "target": t[..., :-1] if t.shape[-1] > 1 else torch.cat([t, t.new_ones((*t.shape[:-1], 1))], dim=-1)}
 
 
 @st.composite
