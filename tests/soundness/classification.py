@@ -88,7 +88,11 @@ def ce_explicit_distribution(logits, target, *, weight=None, ignore_index=-100, 
         q = onehot * valid.unsqueeze(1).to(logits.dtype)
         logits = torch.where(valid.unsqueeze(1), logits, 0.0)
     q = (1 - label_smoothing) * q + label_smoothing / c * (1.0 if valid is None else valid.unsqueeze(1).to(logits.dtype))
-    logp = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    # Shifted by the row's max first: x - logsumexp(x) unshifted rounds logsumexp to ulp(|x|), which
+    # at |x| = 1e4 in float32 is 1e-3 absolute in log p (and in the gradient), far from the accuracy a
+    # stable softmax has (logits (1e4, 9987): p_0 - 1 = -2.3e-6 becomes 0).
+    shifted = logits - logits.amax(dim=1, keepdim=True).detach() if logits.shape[1] else logits
+    logp = shifted - torch.logsumexp(shifted, dim=1, keepdim=True)
     per = -(w * q * logp).sum(1)
     if reduction == "none":
         return per
@@ -243,9 +247,11 @@ def kl_log_space_float64(input, target, *, reduction="mean", log_target=False): 
     zero probability, gives 0); cast back to the input's dtype."""
     _kl_check(input, target, reduction, log_target)
     x = input.double()
-    lt = target.double() if log_target else torch.log(target.double())
-    zero = torch.isneginf(lt)
-    lt_safe = torch.where(zero, 0.0, lt)
+    t = target.double()
+    zero = torch.isneginf(t) if log_target else t == 0
+    lt_safe = torch.where(zero, 0.0, t) if log_target else torch.log(torch.where(zero, 1.0, t))
+    # The zero-probability entries are cut out of the graph before exp / log (torch.where passes a nan
+    # gradient from the untaken branch through log t at t = 0): their value and target gradient are 0.
     point = torch.where(zero, 0.0, torch.exp(lt_safe) * (lt_safe - torch.where(zero, 0.0, x)))
     return _kl_reduce(point, reduction, input).to(input.dtype)
 
