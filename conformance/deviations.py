@@ -139,7 +139,7 @@ class Deviation:
 
     def matches(self, target: str, spec: str, prop: str) -> bool:
         return (
-            fnmatch.fnmatchcase(target, self.target)
+            (target == self.target or fnmatch.fnmatchcase(target, self.target))
             and fnmatch.fnmatchcase(spec, self.spec)
             and fnmatch.fnmatchcase(prop, self.property)
         )
