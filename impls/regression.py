@@ -1,8 +1,12 @@
-"""Elementwise regression losses: smooth L1 (torch and OpenPCDet forms), L1, MSE.
+"""Regression losses: smooth L1 (torch and OpenPCDet forms), L1, MSE.
 
-Every function here is elementwise and never reduces: the caller (or a weighted
-form such as :func:`weighted_smooth_l1`) decides what the loss is averaged over.
-An empty input gives an empty output of the same shape.
+``smooth_l1``, ``l1`` and ``mse`` are elementwise with torch's options: an optional
+``weight`` broadcast to the input's shape multiplies each element's loss, and
+``reduction`` is ``"none"`` (the default here: the loss per element), ``"mean"``
+over every element (the weighted losses summed and divided by the element count,
+as torch, Keras' ``sample_weight`` and effdet's ``weights`` do; an empty mean is
+nan, as torch gives) or ``"sum"``. :func:`weighted_smooth_l1` is OpenPCDet's form
+and never reduces. An empty input gives an empty output of the same shape.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 
 import torch
 
-from impls._validate import check_real, check_same_dtype, check_same_shape, check_tensor
+from impls._validate import check_real, check_reduction, check_same_dtype, check_same_shape, check_tensor
 
 __all__ = ["L1_BETA", "l1", "mse", "smooth_l1", "weighted_smooth_l1"]
 
@@ -31,41 +35,79 @@ def _check_beta(beta: float) -> float:
     return check_real("beta", beta, low=0.0, high=math.inf, high_open=True)
 
 
+def _check_weight(weight: torch.Tensor, input: torch.Tensor) -> None:
+    check_tensor("weight", weight)
+    check_same_dtype("input", input, "weight", weight)
+    try:
+        shape = torch.broadcast_shapes(weight.shape, input.shape)
+    except RuntimeError:
+        shape = None
+    if shape != input.shape:
+        raise ValueError(f"weight must broadcast to the input's shape {tuple(input.shape)}, got {tuple(weight.shape)}")
+
+
+def _weighted_reduce(loss: torch.Tensor, input: torch.Tensor, weight: torch.Tensor | None, reduction: str) -> torch.Tensor:
+    if weight is not None:
+        _check_weight(weight, input)
+        loss = loss * weight
+    # An empty input's mean is nan (0/0), as torch's own losses give; its sum is 0.
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
 def _smooth_l1_of(diff: torch.Tensor, beta: float) -> torch.Tensor:
     n = diff.abs()
     if beta < L1_BETA:
         # 0.5 n^2 / beta with a vanishing beta only amplifies rounding; the limit is |d|.
         return n
-    # Both branches are finite everywhere, so torch.where's unused branch cannot leak nan into the gradient.
-    return torch.where(n < beta, 0.5 * n * n / beta, n - 0.5 * beta)
+    # torch.where sends a zero gradient into the branch it does not take, and 0 * inf is nan:
+    # the quadratic branch sees |d| clamped to beta, so it stays finite where |d| overflowed
+    # to inf; and 0.5 q (q / beta) never overflows where q * q would (q / beta <= 1).
+    q = n.clamp(max=beta)
+    return torch.where(n < beta, 0.5 * q * (q / beta), n - 0.5 * beta)
 
 
-def smooth_l1(input: torch.Tensor, target: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
-    """Smooth L1 loss (Huber loss divided by ``beta``), elementwise.
+def smooth_l1(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    beta: float = 1.0,
+    weight: torch.Tensor | None = None,
+    reduction: str = "none",
+) -> torch.Tensor:
+    """Smooth L1 loss (Huber loss divided by ``beta``).
 
     With ``d = input - target``: ``0.5 d^2 / beta`` for ``|d| < beta``, else
     ``|d| - beta / 2``. Value and first derivative are continuous at ``|d| = beta``
     and ``|d loss / d input| <= 1``. ``beta < 1e-5`` (:data:`L1_BETA`) is plain L1,
-    as in OpenPCDet; torch's ``F.smooth_l1_loss`` switches to L1 only at ``beta == 0``,
-    so for ``0 < beta < 1e-5`` the two differ by at most ``beta / 2``.
+    as in OpenPCDet, fvcore and effdet; torch's ``F.smooth_l1_loss`` switches to L1
+    only at ``beta == 0``, so for ``0 < beta < 1e-5`` the two differ by at most ``beta / 2``.
+    ``beta * smooth_l1`` is torch's ``huber_loss(delta=beta)``.
 
     Args:
         input: (*) floating tensor.
         target: (*) tensor of the same shape and dtype.
         beta: transition point, finite and ``>= 0``.
+        weight: a tensor of the input's dtype broadcastable to its shape, multiplying
+            each element's loss, or ``None``.
+        reduction: ``"none"`` (the loss per element), ``"mean"`` of the (weighted)
+            losses over every element, or ``"sum"``.
 
     Returns:
-        (*) loss per element, same dtype and device as ``input``.
+        (*) loss per element for ``"none"``, else a 0-d tensor; dtype and device of ``input``.
 
     Raises:
         ValueError: on a non-tensor, a non-floating dtype, mismatched shapes or dtypes,
-            or a ``beta`` that is negative, infinite or nan.
+            a weight that does not broadcast, an unknown reduction, or a ``beta`` that is
+            negative, infinite or nan.
 
     Reference: Girshick, "Fast R-CNN", ICCV 2015.
     """
     _check_pair(input, target)
+    check_reduction(reduction)
     b = _check_beta(beta)
-    return _smooth_l1_of(input - target, b)
+    return _weighted_reduce(_smooth_l1_of(input - target, b), input, weight, reduction)
 
 
 def weighted_smooth_l1(
@@ -128,34 +170,55 @@ def weighted_smooth_l1(
     return loss
 
 
-def l1(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Absolute error ``|input - target|``, elementwise.
+def l1(
+    input: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None, reduction: str = "none"
+) -> torch.Tensor:
+    """Absolute error ``|input - target|``.
 
     Args:
         input: (*) floating tensor.
         target: (*) tensor of the same shape and dtype.
+        weight: a tensor of the input's dtype broadcastable to its shape, or ``None``.
+        reduction: ``"none"``, ``"mean"`` over every element, or ``"sum"``.
 
     Returns:
-        (*) loss per element, same dtype and device; the gradient at ``input == target`` is 0.
+        (*) loss per element for ``"none"``, else a 0-d tensor; the gradient at
+        ``input == target`` is 0.
 
-    Reference: torch.nn.L1Loss (reduction='none').
+    Raises:
+        ValueError: as :func:`smooth_l1` (without beta).
+
+    Reference: torch.nn.L1Loss.
     """
     _check_pair(input, target)
-    return (input - target).abs()
+    check_reduction(reduction)
+    return _weighted_reduce((input - target).abs(), input, weight, reduction)
 
 
-def mse(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Squared error ``(input - target)^2``, elementwise.
+def mse(
+    input: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None, reduction: str = "none"
+) -> torch.Tensor:
+    """Squared error ``(input - target)^2``.
+
+    The difference is formed first (never ``x^2 - 2xy + y^2``, which cancels for
+    near-equal inputs); where it exceeds the square root of the dtype's maximum the
+    square is inf, the correctly rounded value.
 
     Args:
         input: (*) floating tensor.
         target: (*) tensor of the same shape and dtype.
+        weight: a tensor of the input's dtype broadcastable to its shape, or ``None``.
+        reduction: ``"none"``, ``"mean"`` over every element, or ``"sum"``.
 
     Returns:
-        (*) loss per element, same dtype and device.
+        (*) loss per element for ``"none"``, else a 0-d tensor.
 
-    Reference: torch.nn.MSELoss (reduction='none').
+    Raises:
+        ValueError: as :func:`smooth_l1` (without beta).
+
+    Reference: torch.nn.MSELoss.
     """
     _check_pair(input, target)
+    check_reduction(reduction)
     d = input - target
-    return d * d
+    return _weighted_reduce(d * d, input, weight, reduction)

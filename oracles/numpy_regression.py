@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["DOMAIN", "L1_BETA", "l1", "mse", "smooth_l1", "smooth_l1_grad", "weighted_smooth_l1"]
+__all__ = ["DOMAIN", "L1_BETA", "l1", "mse", "reduce", "smooth_l1", "smooth_l1_grad", "weighted_smooth_l1"]
 
 F64 = NDArray[np.float64]
 
@@ -26,8 +26,30 @@ def _f64(a: ArrayLike) -> F64:
     return np.asarray(a, dtype=np.float64)
 
 
-def smooth_l1(input: ArrayLike, target: ArrayLike, beta: float = 1.0) -> F64:
-    """Elementwise smooth L1: ``0.5 d^2 / beta`` inside ``|d| < beta``, ``|d| - beta/2`` outside.
+def reduce(values: ArrayLike, reduction: str = "none", weight: ArrayLike | None = None) -> F64 | float:
+    """``weight * values`` (broadcast), then 'none' keeps the elements, 'sum' adds them and
+    'mean' divides the sum by the element count (an empty mean is nan)."""
+    v = _f64(values)
+    if weight is not None:
+        with np.errstate(invalid="ignore"):
+            v = v * _f64(weight)
+    if reduction == "none":
+        return v
+    if reduction == "sum":
+        return float(np.sum(v))
+    if reduction == "mean":
+        return float(np.sum(v) / v.size) if v.size else float("nan")
+    raise ValueError(f"reduction must be one of ('none', 'mean', 'sum'), got {reduction!r}")
+
+
+def smooth_l1(
+    input: ArrayLike,
+    target: ArrayLike,
+    beta: float = 1.0,
+    weight: ArrayLike | None = None,
+    reduction: str = "none",
+) -> F64 | float:
+    """Smooth L1: ``0.5 d^2 / beta`` inside ``|d| < beta``, ``|d| - beta/2`` outside.
 
     Huber form: with ``n = |d|`` and ``m = min(n, beta)``, ``m (n - m / 2) / beta``;
     ``beta < 1e-5`` is ``|d|`` (OpenPCDet's convention).
@@ -36,15 +58,19 @@ def smooth_l1(input: ArrayLike, target: ArrayLike, beta: float = 1.0) -> F64:
         input: (*) values.
         target: (*) values of the same shape.
         beta: transition point, >= 0.
+        weight: values broadcastable to the input's shape, or None.
+        reduction: 'none', 'mean' (over every element) or 'sum'.
 
     Returns:
-        (*) float64 loss.
+        (*) float64 loss, or a float for 'mean' / 'sum'.
     """
     n = np.abs(_f64(input) - _f64(target))
     if beta < L1_BETA:
-        return n
+        return reduce(n, reduction, weight)
     m = np.minimum(n, beta)
-    return m * (n - 0.5 * m) / beta
+    with np.errstate(invalid="ignore"):
+        # n = inf (a difference beyond float64) gives beta * inf: inf, never inf - inf.
+        return reduce(m * (n - 0.5 * m) / beta, reduction, weight)
 
 
 def smooth_l1_grad(input: ArrayLike, target: ArrayLike, beta: float = 1.0) -> F64:
@@ -101,27 +127,32 @@ def weighted_smooth_l1(
     return out
 
 
-def l1(input: ArrayLike, target: ArrayLike) -> F64:
-    """Elementwise ``|x - y|`` in float64.
+def l1(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, reduction: str = "none") -> F64 | float:
+    """``|x - y|`` in float64, weighted and reduced as :func:`reduce` says.
 
     Args:
         input: (*) values.
         target: (*) values of the same shape.
+        weight: values broadcastable to the input's shape, or None.
+        reduction: 'none', 'mean' or 'sum'.
 
     Returns:
-        (*) float64 loss.
+        (*) float64 loss, or a float for 'mean' / 'sum'.
     """
-    return np.abs(_f64(input) - _f64(target))
+    return reduce(np.abs(_f64(input) - _f64(target)), reduction, weight)
 
 
-def mse(input: ArrayLike, target: ArrayLike) -> F64:
-    """Elementwise ``(x - y)^2`` in float64.
+def mse(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, reduction: str = "none") -> F64 | float:
+    """``(x - y)^2`` in float64, weighted and reduced as :func:`reduce` says.
 
     Args:
         input: (*) values.
         target: (*) values of the same shape.
+        weight: values broadcastable to the input's shape, or None.
+        reduction: 'none', 'mean' or 'sum'.
 
     Returns:
-        (*) float64 loss.
+        (*) float64 loss, or a float for 'mean' / 'sum'.
     """
-    return np.square(_f64(input) - _f64(target))
+    with np.errstate(over="ignore"):
+        return reduce(np.square(_f64(input) - _f64(target)), reduction, weight)

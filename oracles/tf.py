@@ -36,6 +36,9 @@ def tf() -> Any:
         # segfaults when it is loaded after TensorFlow's libraries: load it first where it is installed.
         if importlib.util.find_spec("triton") is not None:
             import triton._C.libtriton  # noqa: F401
+        # (found porting the regression family) With TensorFlow loaded first, a later torch.compile in
+        # the same process segfaults (torch 2.14, tensorflow-cpu 2.21); loading dynamo first avoids it.
+        import torch._dynamo  # noqa: F401
         import tensorflow
 
         _TF = tensorflow

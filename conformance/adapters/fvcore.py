@@ -13,12 +13,23 @@ ADAPTERS = [
         src(
             """
             from fvcore.nn import smooth_l1_loss
-            def impl(input, target, *, beta=1.0):
-                return smooth_l1_loss(input, target, beta, reduction="none")
+            def impl(input, target, *, beta=1.0, weight=None, reduction="none"):
+                if weight is None:
+                    return smooth_l1_loss(input, target, beta, reduction=reduction)
+                # fvcore has no weight: its 'none' loss times weight, reduced as its own reduction does.
+                loss = smooth_l1_loss(input, target, beta, reduction="none") * weight
+                if reduction == "mean":
+                    return loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
+                return loss.sum() if reduction == "sum" else loss
             """
         ),
-        translations={"beta": "beta < 1e-5 is L1 (same convention)", "reduction": "none"},
+        translations={
+            "beta": "beta < 1e-5 is L1 (same convention)",
+            "reduction": "passed through",
+            "weight": "not in fvcore: the 'none' loss times weight, reduced as fvcore reduces",
+        },
         function="fvcore.nn.smooth_l1_loss",
+        options=("beta", "reduction"),
     ),
     Adapter(
         LIBRARY,

@@ -162,22 +162,45 @@ ADAPTERS = [
         "smooth_l1",
         src(
             """
+            import math
             import numpy as np
             import torch
             from oracles.tf import keras
-            def impl(input, target, *, beta=1.0):
+            def impl(input, target, *, beta=1.0, weight=None, reduction="none"):
                 k = keras()
+                r = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}.get(reduction, reduction)
                 x = input.detach().cpu().numpy()
                 y = target.detach().cpu().numpy()
-                if x.shape == y.shape:
+                sw = None if weight is None else np.broadcast_to(weight.detach().cpu().numpy(), x.shape).reshape(-1)
+                if x.shape == y.shape:  # Keras averages the last axis: each element is a row of length 1
                     x, y = x.reshape(-1, 1), y.reshape(-1, 1)
-                out = np.asarray(k.losses.Huber(delta=beta, reduction=None)(y, x)) if x.size else np.zeros((0,), np.float32)
-                return torch.from_numpy(np.array(out) / np.float32(beta)).reshape(input.shape)
+                if beta == 0:  # smooth L1 at beta = 0 is L1; Huber has no such limit
+                    out = np.asarray(k.losses.MeanAbsoluteError(reduction=r)(y, x, sample_weight=sw))
+                else:
+                    # huber(s d; s beta) = s^2 huber(d; beta): s = 2^-e (exact) with s beta <= 1 keeps
+                    # Huber's beta |d| finite wherever smooth L1 is.
+                    s = 1.0 if beta <= 1 else 2.0 ** -math.frexp(beta)[1]
+                    if s != 1:
+                        x, y = x * s, y * s
+                    huber = k.losses.Huber(delta=beta * s, reduction=r)
+                    out = np.asarray(huber(y, x, sample_weight=sw)) / np.float32(beta * s) / np.float32(s)
+                out = torch.from_numpy(np.array(out))
+                return out.reshape(input.shape) if reduction == "none" else out
             """
         ),
-        translations={"compute dtype": "float32", "beta": "Huber has no L1 limit: beta = 0 divides by 0"},
-        function="keras.losses.Huber(delta=beta, reduction=None) / beta",
+        translations={
+            "compute dtype": "float32 (Keras floatx), returned as computed",
+            "beta": "Huber(delta=beta)(y, x) / beta, for beta > 1 on inputs scaled by the power of two s that makes "
+            "s beta < 1 (exact), so beta |d| cannot overflow; beta = 0 -> MeanAbsoluteError",
+            "layout": "Keras averages the last axis: each element fed as a row of length 1",
+            "weight": "sample_weight, broadcast to the input and flattened like it",
+            "reduction": "'none' -> None, 'mean' -> 'sum_over_batch_size', 'sum' -> 'sum'",
+        },
+        function="keras.losses.Huber(delta=beta) / beta",
         capabilities=_TF,
+        options=("delta", "reduction", "sample_weight"),
+        not_covered={"reduction='mean_with_sample_weight'": "divides by the sum of the weights; no canonical "
+                     "keyword reaches it", "dtype": "the loss's compute dtype; Keras's default (floatx) is kept"},
     ),
     Adapter(
         LIBRARY,
