@@ -12,6 +12,11 @@ Policies shared by every loss here:
   points have IoU 0 (0 / eps), so ``iou_loss`` is 1 there.
 - **Empty input**: ``"none"`` gives an empty tensor, ``"sum"`` 0 and ``"mean"`` 0 (not
   nan), kept differentiable (``0 * sum``) as torchvision does for its box losses.
+- **Box format**: xyxy only. Other formats (xywh, centre-size, keras-cv's ``rel_*``) are
+  a convention that an adapter translates before the call, never a keyword here.
+- **IoU loss modes** (keras-cv's ``IoULoss(mode=...)``): ``"linear"`` ``1 - IoU``,
+  ``"quadratic"`` ``1 - IoU^2``, ``"log"`` ``-ln IoU``; the log loss is ``+inf`` where
+  IoU is 0 (disjoint or zero-area pairs) with a zero gradient there, as ``1 - IoU`` has.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from typing import NamedTuple
 
 import torch
 
-from impls._validate import check_real, check_reduction, check_same_dtype, check_same_shape, check_tensor
+from impls._validate import check_choice, check_real, check_reduction, check_same_dtype, check_same_shape, check_tensor
 
-__all__ = ["ciou_loss", "diou_loss", "giou_loss", "iou_loss"]
+__all__ = ["IOU_MODES", "ciou_loss", "diou_loss", "giou_loss", "iou_loss"]
+
+IOU_MODES = ("linear", "quadratic", "log")
 
 
 class _Geometry(NamedTuple):
@@ -66,6 +73,18 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     return loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
 
 
+def _apply_mode(iou: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "linear":
+        return 1 - iou
+    if mode == "quadratic":
+        return 1 - iou * iou
+    # -ln IoU is +inf where IoU is 0; the double where keeps that row's gradient 0
+    # (log's backward would otherwise multiply -1/0 by the zero gradient of IoU: nan).
+    overlap = iou > 0
+    safe = torch.where(overlap, iou, torch.ones_like(iou))
+    return torch.where(overlap, -torch.log(safe), torch.full_like(iou, math.inf))
+
+
 def _geometry(b1: torch.Tensor, b2: torch.Tensor, eps: float) -> _Geometry:
     x1, y1, x2, y2 = b1.unbind(-1)
     u1, v1, u2, v2 = b2.unbind(-1)
@@ -90,15 +109,23 @@ def _geometry(b1: torch.Tensor, b2: torch.Tensor, eps: float) -> _Geometry:
 
 
 def iou_loss(
-    boxes1: torch.Tensor, boxes2: torch.Tensor, *, reduction: str = "none", eps: float = 1e-7
+    boxes1: torch.Tensor,
+    boxes2: torch.Tensor,
+    *,
+    mode: str = "linear",
+    reduction: str = "none",
+    eps: float = 1e-7,
 ) -> torch.Tensor:
-    """IoU loss ``1 - IoU`` per pair of boxes, ``IoU = inter / (union + eps)``.
+    """IoU loss per pair of boxes, ``IoU = inter / (union + eps)``: ``1 - IoU`` by default.
 
-    Lies in [0, 1]; it is 1 (with zero gradient) for every pair that does not overlap.
+    Linear and quadratic losses lie in [0, 1] and are 1 (with zero gradient) for every pair
+    that does not overlap; the log loss lies in [0, +inf] and is +inf (zero gradient) there.
 
     Args:
         boxes1: (..., 4) floating xyxy boxes, ``x2 >= x1`` and ``y2 >= y1`` (else ValueError).
         boxes2: (..., 4) boxes of the same shape and dtype.
+        mode: ``"linear"`` (``1 - IoU``) | ``"quadratic"`` (``1 - IoU^2``) | ``"log"``
+            (``-ln IoU``), keras-cv's ``IoULoss`` modes.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` (an empty mean is 0).
         eps: finite, > 0; keeps degenerate (zero-area) pairs finite in value and gradient.
 
@@ -111,8 +138,9 @@ def iou_loss(
     Reference: Yu et al., "UnitBox: An Advanced Object Detection Network", ACM MM 2016.
     """
     _check(boxes1, boxes2, reduction, eps)
+    check_choice("mode", mode, IOU_MODES)
     g = _geometry(boxes1, boxes2, eps)
-    return _reduce(1 - g.iou, reduction)
+    return _reduce(_apply_mode(g.iou, mode), reduction)
 
 
 def giou_loss(

@@ -6,6 +6,7 @@ Hypothesis properties live in ``conformance/specs/iou.py``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -142,6 +143,8 @@ class TestIoUFamily:
             (lambda: fn(b.long(), b.long()), "boxes1 must have dtype"),
             (lambda: fn(b.numpy(), b), "boxes1 must be a torch.Tensor"),
         ]
+        if name == "iou_loss":
+            cases.append((lambda: fn(b, b, mode="Linear"), "mode must be one of"))
         for call, match in cases:
             with pytest.raises(ValueError, match=match):
                 call()
@@ -211,6 +214,58 @@ class TestKnownValues:
         assert ref.iou_loss(p, p).item() == 1.0
         assert ref.giou_loss(p, p).item() == 1.0
         assert ref.diou_loss(p, p).item() == 1.0
+
+
+class TestIoUModes:
+    """keras-cv's IoULoss modes: 1 - IoU, 1 - IoU^2, -ln IoU (+inf with a zero gradient where IoU = 0)."""
+
+    @pytest.mark.parametrize("mode", ("linear", "quadratic", "log"))
+    @pytest.mark.parametrize("reduction", ("none", "mean", "sum"))
+    def test_matches_numpy_oracle(self, mode: str, reduction: str) -> None:
+        b1, b2 = _boxes(40, 40), _boxes(40, 41)
+        b1[:5] = b2[:5]
+        out = ref.iou_loss(b1, b2, mode=mode, reduction=reduction)
+        want = npo.iou_loss(_np(b1), _np(b2), reduction=reduction, mode=mode)
+        np.testing.assert_allclose(_np(out), want, rtol=1e-12, atol=1e-14)
+
+    def test_known_values(self) -> None:
+        b1 = torch.tensor([[0.0, 0.0, 2.0, 2.0]], dtype=torch.float64)
+        b2 = torch.tensor([[1.0, 0.0, 3.0, 2.0]], dtype=torch.float64)
+        iou = 2.0 / (6.0 + 1e-7)
+        assert ref.iou_loss(b1, b2, mode="quadratic").item() == pytest.approx(1 - iou**2, rel=1e-12)
+        assert ref.iou_loss(b1, b2, mode="log").item() == pytest.approx(-math.log(iou), rel=1e-12)
+
+    @pytest.mark.parametrize("dtype", (torch.float32, torch.float64))
+    def test_log_of_a_zero_iou_is_inf_with_a_zero_gradient(self, dtype: torch.dtype) -> None:
+        b1 = DEGENERATE[:, 0].to(dtype).requires_grad_(True)
+        b2 = DEGENERATE[:, 1].to(dtype).requires_grad_(True)
+        out = ref.iou_loss(b1, b2, mode="log")
+        assert bool(torch.isinf(out).all())  # every degenerate pair has IoU 0
+        out.sum().backward()
+        assert b1.grad is not None and b2.grad is not None
+        assert bool((b1.grad == 0).all()) and bool((b2.grad == 0).all())
+
+    def test_unknown_mode_is_rejected(self) -> None:
+        b = _boxes(3, 42)
+        with pytest.raises(ValueError, match="mode must be one of"):
+            ref.iou_loss(b, b, mode="squared")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_stays_under_the_oracle_bound_at_ties_and_degenerate_boxes(name: str) -> None:
+    """grad_l1_bound holds for the reference's subgradients on a tie-heavy integer grid."""
+    g = torch.Generator().manual_seed(50)
+    xy = torch.randint(-3, 4, (400, 2), generator=g).double()
+    wh = torch.randint(0, 3, (400, 2), generator=g).double()
+    b1 = torch.cat([xy, xy + wh], -1)
+    b2 = b1[torch.randperm(400, generator=g)].clone()
+    b1.requires_grad_(True)
+    b2.requires_grad_(True)
+    _loss(name)(b1, b2).sum().backward()
+    assert b1.grad is not None and b2.grad is not None
+    total = _np(b1.grad.abs().sum(-1) + b2.grad.abs().sum(-1))
+    bound = npo.grad_l1_bound(_np(b1), _np(b2), name)
+    assert bool(np.all(total <= bound * (1 + 1e-12))), float(np.max(total - bound))
 
 
 def test_giou_matches_fvcore_when_installed() -> None:

@@ -41,8 +41,9 @@ ADAPTERS = [
                 return giou_loss(boxes1, boxes2, reduction=reduction, eps=eps)
             """
         ),
-        translations={"inverted boxes": "assert statements", "reduction": "passed through"},
+        translations={"inverted boxes": "assert statements", "reduction": "passed through", "eps": "passed through"},
         function="fvcore.nn.giou_loss",
+        options=("reduction", "eps"),
     ),
     # sigmoid family
     Adapter(

@@ -33,8 +33,9 @@ ADAPTERS = [
                 return generalized_box_iou_loss(boxes1, boxes2, reduction=reduction, eps=eps)
             """
         ),
-        translations={"reduction": "passed through"},
+        translations={"reduction": "passed through", "eps": "passed through"},
         function="torchvision.ops.generalized_box_iou_loss",
+        options=("reduction", "eps"),
     ),
     Adapter(
         LIBRARY,
@@ -46,8 +47,9 @@ ADAPTERS = [
                 return distance_box_iou_loss(boxes1, boxes2, reduction=reduction, eps=eps)
             """
         ),
-        translations={"reduction": "passed through"},
+        translations={"reduction": "passed through", "eps": "passed through"},
         function="torchvision.ops.distance_box_iou_loss",
+        options=("reduction", "eps"),
     ),
     Adapter(
         LIBRARY,
@@ -59,7 +61,8 @@ ADAPTERS = [
                 return complete_box_iou_loss(boxes1, boxes2, reduction=reduction, eps=eps)
             """
         ),
-        translations={"reduction": "passed through"},
+        translations={"reduction": "passed through", "eps": "passed through"},
         function="torchvision.ops.complete_box_iou_loss",
+        options=("reduction", "eps"),
     ),
 ]
