@@ -46,10 +46,11 @@ def softmax_cross_entropy(
 
     Class-index targets (integer dtype): per non-ignored entry
     ``l_i = (1 - eps) w[t_i] (-lp_i[t_i]) + (eps / C) sum_c w_c (-lp_ic)``; ignored entries
-    give 0. ``"mean"`` divides the sum by ``sum_i w[t_i]`` over the non-ignored entries
-    (their count without weights), the smoothing term included, as torch does. An
-    all-ignored batch (or an empty one, or one whose target weights sum to 0) has a
-    ``"mean"`` of 0 / 0 = nan, as in torch; ``"sum"`` is 0 and ``"none"`` all zeros.
+    give 0 (whatever their logits, with a zero gradient). ``"mean"`` divides the sum by
+    ``sum_i w[t_i]`` over the non-ignored entries (their count without weights), the
+    smoothing term included, as torch does. An all-ignored batch (or an empty one, or one
+    whose target weights sum to 0) has an undefined ``"mean"``: nan, as in torch (even when
+    smoothing makes the numerator positive); ``"sum"`` is then 0 and ``"none"`` all zeros.
 
     Probability targets (floating dtype, the logits' shape): with
     ``q = (1 - eps) t + eps / C``, ``l_i = -sum_c w_c q_ic lp_ic``; ``ignore_index`` does not
@@ -86,7 +87,6 @@ def softmax_cross_entropy(
             raise ValueError(f"weight must have shape ({n_cls},) (one per class of logits), got {tuple(weight.shape)}")
     if not isinstance(target, torch.Tensor):
         raise ValueError(f"target must be a torch.Tensor, got {type(target).__name__}")
-    logp = torch.log_softmax(logits, dim=1)
     class_view = [1, n_cls] + [1] * (logits.dim() - 2)
     w = None if weight is None else weight.to(logits.dtype).view(class_view)
 
@@ -99,7 +99,7 @@ def softmax_cross_entropy(
         if eps > 0:
             q = (1 - eps) * q + eps / n_cls
         wq = q if w is None else q * w
-        per = -(wq * logp).sum(dim=1)
+        per = -(wq * torch.log_softmax(logits, dim=1)).sum(dim=1)
         if reduction == "none":
             return per
         if reduction == "sum":
@@ -116,9 +116,12 @@ def softmax_cross_entropy(
     _check_class_indices("target", target, n_cls, ignore_index)
     valid = target != ignore_index
     safe = torch.where(valid, target, torch.zeros_like(target)).long()
-    # Ignored entries' logits are replaced before the log-softmax is read: a non-finite
-    # ignored row must not turn into inf * 0 = nan, in the value or in the gradient.
-    lp = torch.where(valid.unsqueeze(1), logp, torch.zeros_like(logp))
+    # Ignored entries' logits are replaced before the log-softmax reads them, and its output
+    # there once more: a non-finite ignored row must not turn into inf * 0 = nan, in the
+    # value or in the gradient (which is exactly 0 there).
+    keep = valid.unsqueeze(1)
+    logp = torch.log_softmax(torch.where(keep, logits, torch.zeros_like(logits)), dim=1)
+    lp = torch.where(keep, logp, torch.zeros_like(logp))
     nll = -lp.gather(1, safe.unsqueeze(1)).squeeze(1)
     w_t = valid.to(logits.dtype)
     if weight is not None:
@@ -133,7 +136,10 @@ def softmax_cross_entropy(
         return per
     if reduction == "sum":
         return per.sum()
-    return per.sum() / w_t.sum()
+    total, den = per.sum(), w_t.sum()
+    # A zero denominator (all ignored, an empty batch, target weights summing to 0) leaves the
+    # mean undefined: nan, as torch gives, even where label smoothing makes the numerator > 0.
+    return torch.where(den != 0, total / den, torch.full_like(total, math.nan))
 
 
 def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -170,76 +176,134 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weights: 
     return nll * weights.to(logits.dtype)
 
 
+def _alpha_vector(alpha: float | torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor | None:
+    """The per-class weights ``alpha_c`` as a (C,) tensor of the logits' dtype, or None for 1."""
+    n_cls = logits.shape[1]
+    if alpha is None:
+        return None
+    if isinstance(alpha, torch.Tensor):
+        check_tensor("alpha", alpha, ndim=1)
+        if alpha.shape[0] != n_cls:
+            raise ValueError(f"alpha must have shape ({n_cls},) (one weight per class of logits), got {tuple(alpha.shape)}")
+        return alpha.to(logits.dtype)
+    a = check_real("alpha", alpha, low=0.0, high=1.0)
+    # kornia's and monai's scalar alpha: class 0 is the background, weighted by 1 - alpha.
+    vec = torch.full((n_cls,), a, dtype=logits.dtype, device=logits.device)
+    vec[0] = 1 - a
+    return vec
+
+
+def _focal_terms(logits: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``(1 - p_c)^gamma (-log p_c)`` for every class c along dim 1, accurate on both sides of p_c = 1/2.
+
+    Only the most likely class can have p_c > 1/2. For it, ``d = log((1 - p) / p)`` is the
+    logsumexp of the other logits minus its own, ``-log p = log(1 + e^d)`` and
+    ``log(1 - p) = -log(1 + e^-d)`` (no ``1 - p`` cancellation, no ``log(1 + tiny)`` rounding,
+    a finite gradient for 0 < gamma < 1 where p rounds to 1). For the others p_c <= 1/2, so
+    ``log_softmax`` is accurate and ``log(1 - p_c) = log1p(-p_c)`` is well conditioned.
+    """
+    n_cls = logits.shape[1]
+    if n_cls == 1:
+        # p = 1 identically: the loss is the constant 0 (and a logsumexp over no other
+        # class would have a nan gradient).
+        return logits * 0
+    lp = torch.log_softmax(logits, dim=1)
+    top = logits.argmax(dim=1, keepdim=True)
+    is_top = torch.zeros_like(logits, dtype=torch.bool).scatter(1, top, True)
+    d = torch.logsumexp(logits.masked_fill(is_top, float("-inf")), dim=1, keepdim=True) - logits.gather(1, top)
+    zero = torch.zeros_like(d)
+    ce_top = torch.logaddexp(d, zero)
+    # The top class's slot of the log1p branch holds a stand-in (p = 1/2), so neither branch's
+    # gradient meets log1p(-1) = -inf where torch.where discards it.
+    half = torch.full_like(lp, -math.log(2.0))
+    ce = torch.where(is_top, ce_top.expand_as(lp), -lp)
+    if gamma == 0:
+        return ce
+    log1mp = torch.where(is_top, -torch.logaddexp(-d, zero).expand_as(lp),
+                         torch.log1p(-torch.exp(torch.where(is_top, half, lp))))
+    return torch.exp(gamma * log1mp) * ce
+
+
 def softmax_focal(
     logits: torch.Tensor,
     target: torch.Tensor,
     *,
     gamma: float = 2.0,
-    alpha: torch.Tensor | None = None,
+    alpha: float | torch.Tensor | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """Softmax focal loss: per sample ``alpha[t] (1 - p_t)^gamma (-log p_t)``, then reduced.
+    """Softmax focal loss: per entry ``sum_c alpha_c q_c (1 - p_c)^gamma (-log p_c)``, then reduced.
 
-    ``p_t`` is the softmax probability of the target class. With
-    ``d = logsumexp(logits of the other classes) - logit of the target = log((1 - p_t) / p_t)``,
-    ``-log p_t = log(1 + e^d)`` and ``log(1 - p_t) = -log(1 + e^-d)``, and the factor is
-    ``exp(gamma * log(1 - p_t))``. This is accurate in relative terms where ``p_t`` rounds
-    to 1 (no ``1 - p`` cancellation, no ``log(1 + tiny)`` rounding) and has a finite
-    gradient for every ``gamma >= 0``, including ``0 < gamma < 1`` where a plain power
-    would give ``0 ** (gamma - 1) * 0 = nan``. ``gamma = 0`` is exactly the
-    (alpha-weighted) cross-entropy. ``"mean"`` is over samples (not weighted by alpha,
-    not over N x C); an empty batch's mean is nan.
+    ``p`` is the softmax over the class axis (dim 1); ``q = (1 - eps) onehot(t) + eps / C``
+    is the target distribution with label smoothing ``eps`` (Keras'
+    ``CategoricalFocalCrossentropy``), so without smoothing the loss is
+    ``alpha_t (1 - p_t)^gamma (-log p_t)`` (Lin et al.). Each term is computed accurately
+    where ``p_c`` rounds to 1 (see :func:`_focal_terms`), with a finite gradient for every
+    ``gamma >= 0``; ``gamma = 0`` is exactly the (alpha-weighted, smoothed) cross-entropy.
+
+    ``alpha``: ``None`` weights every class by 1; a (C,) tensor weights class c by
+    ``alpha[c]``; a number ``a`` in [0, 1] weights class 0 (the background) by ``1 - a`` and
+    every other class by ``a`` (kornia's and monai's scalar alpha; with C = 2 the sigmoid
+    focal loss's alpha of class 1). Entries whose target equals ``ignore_index`` give 0
+    (whatever their logits, non-finite included) and leave the mean's denominator.
+    ``"mean"`` averages over the non-ignored entries (N times the extra dims, not N x C,
+    not weighted by alpha); with none left (an empty or all-ignored batch) it is nan (0 / 0),
+    as in torch's cross-entropy.
 
     Args:
-        logits: (N, C) floating tensor, C >= 1 (with C = 1, p_t = 1 and the loss is 0).
-        target: (N,) integer class indices in [0, C).
+        logits: (N, C) or (N, C, d1, ..., dk) floating tensor, C >= 1 (with C = 1, p = 1 and the loss is 0).
+        target: (N,) or (N, d1, ..., dk) integer class indices in [0, C), or ``ignore_index``.
         gamma: focusing parameter, finite and >= 0.
-        alpha: (C,) per-class weights (cast to the logits' dtype), or None for 1.
+        alpha: None, a (C,) tensor of class weights (cast to the logits' dtype), or a number in [0, 1].
+        ignore_index: target value whose entries are ignored, or None (nothing ignored).
+        label_smoothing: ``eps`` in [0, 1].
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Returns:
-        (N,) for ``"none"``, else a 0-d tensor; the logits' dtype and device.
+        (N,) or (N, d1, ..., dk) for ``"none"``, else a 0-d tensor; the logits' dtype and device.
 
     Raises:
         ValueError: naming the argument with a bad type, dtype, shape, class index or value.
 
-    Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
+    Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017;
+    keras.losses.CategoricalFocalCrossentropy (label smoothing); kornia.losses.focal_loss (scalar alpha).
     """
-    check_tensor("logits", logits, ndim=2)
-    check_tensor("target", target, dtypes=INT_DTYPES, ndim=1)
+    check_tensor("logits", logits, ndim=range(2, 10))
+    check_tensor("target", target, dtypes=INT_DTYPES)
     g = check_real("gamma", gamma, low=0.0, high=math.inf, high_open=True)
+    eps = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
     check_reduction(reduction)
-    n, n_cls = logits.shape
-    if target.shape[0] != n:
-        raise ValueError(f"target must have shape ({n},) (one class index per row of logits), got {tuple(target.shape)}")
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise ValueError(f"ignore_index must be an int or None, got {type(ignore_index).__name__}")
+    n_cls = logits.shape[1]
+    want = (logits.shape[0], *logits.shape[2:])
+    if tuple(target.shape) != want:
+        raise ValueError(
+            f"target must have shape {want} (the logits' shape without the class axis), got {tuple(target.shape)}"
+        )
     if n_cls == 0:
         raise ValueError(f"logits must have at least one class, got shape {tuple(logits.shape)}")
-    _check_class_indices("target", target, n_cls)
-    if alpha is not None:
-        check_tensor("alpha", alpha, ndim=1)
-        if alpha.shape[0] != n_cls:
-            raise ValueError(f"alpha must have shape ({n_cls},) (one weight per class of logits), got {tuple(alpha.shape)}")
-    t = target.long().unsqueeze(1)
-    if n_cls == 1:
-        # p_t is identically 1, so the loss is the constant 0 (the logsumexp over the
-        # other classes below would be over nothing, with a nan gradient).
-        loss = logits[:, 0] * 0
-    else:
-        is_target = torch.zeros_like(logits, dtype=torch.bool).scatter(1, t, True)
-        others = logits.masked_fill(is_target, float("-inf"))
-        # d = log((1 - p_t) / p_t): -log p_t = log(1 + e^d) and log(1 - p_t) = -log(1 + e^-d),
-        # both by logaddexp, accurate on either side of p_t = 1/2 and with exact gradients.
-        d = torch.logsumexp(others, dim=1) - logits.gather(1, t).squeeze(1)
-        zero = torch.zeros_like(d)
-        ce = torch.logaddexp(d, zero)
-        loss = ce if g == 0 else torch.exp(-g * torch.logaddexp(-d, zero)) * ce
-    if alpha is not None:
-        loss = alpha.to(logits.dtype)[target.long()] * loss
+    _check_class_indices("target", target, n_cls, ignore_index)
+    a = _alpha_vector(alpha, logits)
+    valid = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
+    safe = torch.where(valid, target, torch.zeros_like(target)).long().unsqueeze(1)
+    # Ignored entries' logits are replaced before anything reads them: a non-finite ignored
+    # entry must not turn into inf * 0 = nan, in the value or in the gradient.
+    x = torch.where(valid.unsqueeze(1), logits, torch.zeros_like(logits))
+    terms = _focal_terms(x, g)
+    if a is not None:
+        terms = terms * a.view([1, n_cls] + [1] * (logits.dim() - 2))
+    loss = terms.gather(1, safe).squeeze(1)
+    if eps > 0:
+        loss = (1 - eps) * loss + (eps / n_cls) * terms.sum(dim=1)
+    loss = torch.where(valid, loss, torch.zeros_like(loss))
     if reduction == "none":
         return loss
     if reduction == "sum":
         return loss.sum()
-    return loss.mean()
+    return loss.sum() / valid.sum().to(loss.dtype)
 
 
 def seed_softmax_focal(
@@ -247,36 +311,44 @@ def seed_softmax_focal(
     target: torch.Tensor,
     *,
     gamma: float = 2.0,
-    alpha: torch.Tensor | None = None,
+    alpha: float | torch.Tensor | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
     reduction: str = "mean",
 ) -> torch.Tensor:
     """Seed 002's ``FocalLoss``, kept as a named *variant*: it is **not** the focal loss.
 
     The seed computes the batch-mean cross-entropy first (``alpha`` as torch class
-    weights, so a weighted mean), then ``(1 - exp(-ce))^gamma * ce``: one focal factor
-    for the whole batch, so easy samples are not down-weighted one by one. Every
-    reduction returns that one number (``"none"`` repeats it per sample). It differs
-    from :func:`softmax_focal` whenever gamma > 0 and the samples' p_t differ; an empty
-    batch gives nan, and the plain power has a nan gradient for 0 < gamma < 1 at ce = 0.
+    weights, so a weighted mean; ``ignore_index`` and ``label_smoothing`` handed to the
+    cross-entropy), then ``(1 - exp(-ce))^gamma * ce``: one focal factor for the whole
+    batch, so easy samples are not down-weighted one by one. Every reduction returns that
+    one number (``"none"`` repeats it per entry). It differs from :func:`softmax_focal`
+    whenever gamma > 0 and the samples' p_t differ; an empty batch gives nan, and the
+    plain power has a nan gradient for 0 < gamma < 1 at ce = 0.
 
     Args:
-        logits: (N, C) floating tensor.
-        target: (N,) integer class indices.
+        logits: (N, C, *) floating tensor.
+        target: (N, *) integer class indices.
         gamma: focusing parameter.
-        alpha: (C,) class weights or None.
+        alpha: (C,) class weights, a number (class 0 weighted by 1 - alpha), or None.
+        ignore_index: target value to ignore, or None.
+        label_smoothing: handed to the cross-entropy.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Returns:
-        (N,) (the same value repeated) for ``"none"``, else a 0-d tensor.
+        The target's shape (the same value repeated) for ``"none"``, else a 0-d tensor.
 
     Reference: seed 002 (BEV losses note), ``FocalLoss.forward``.
     """
     check_reduction(reduction)
-    ce = softmax_cross_entropy(logits, target, weight=alpha, reduction="mean")
+    check_tensor("logits", logits, ndim=range(2, 10))
+    weight = _alpha_vector(alpha, logits)
+    ce = softmax_cross_entropy(logits, target, weight=weight, label_smoothing=label_smoothing, reduction="mean",
+                               ignore_index=-100 if ignore_index is None else ignore_index)
     p = torch.exp(-ce)
     loss = (1 - p) ** gamma * ce
     if reduction == "none":
-        return loss.expand(logits.shape[0])
+        return loss.expand(target.shape)
     # "sum" and "mean" alike: the seed returns ``loss.mean()`` of an already reduced scalar.
     return loss
 

@@ -22,7 +22,15 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["DOMAIN", "kl_div", "log_softmax", "softmax_cross_entropy", "softmax_focal", "weighted_cross_entropy"]
+__all__ = [
+    "DOMAIN",
+    "focal_alpha",
+    "kl_div",
+    "log_softmax",
+    "softmax_cross_entropy",
+    "softmax_focal",
+    "weighted_cross_entropy",
+]
 
 F64 = NDArray[np.float64]
 
@@ -57,8 +65,8 @@ def _reduce(per: F64, reduction: str, denominator: float) -> F64 | np.float64:
         return per
     if reduction == "sum":
         return np.float64(per.sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.float64(per.sum()) / np.float64(denominator)
+    # A zero denominator leaves the mean undefined: nan (torch's), whatever the numerator.
+    return np.float64(per.sum()) / np.float64(denominator) if denominator != 0 else np.float64(np.nan)
 
 
 def softmax_cross_entropy(
@@ -137,43 +145,77 @@ def weighted_cross_entropy(logits: ArrayLike, target: ArrayLike, weights: ArrayL
     return out
 
 
+def focal_alpha(alpha: ArrayLike | float | None, n_cls: int) -> F64:
+    """The per-class weights of a focal ``alpha``: 1 for None, the array itself, or for a
+    number ``a`` the background convention ``[1 - a, a, ..., a]`` (class 0 weighted by 1 - a)."""
+    if alpha is None:
+        return np.ones(n_cls)
+    if np.ndim(alpha) == 0:
+        a = float(alpha)  # type: ignore[arg-type]
+        return np.array([1.0 - a] + [a] * (n_cls - 1))
+    return np.asarray(alpha, dtype=np.float64)
+
+
+def _focal_row(x: F64, gamma: float) -> F64:
+    """``(1 - p_c)^gamma (-log p_c)`` for every class of one row of logits.
+
+    ``1 - p_c`` is the sum of the *other* classes' probabilities (no cancellation) and
+    ``-log p_c = log1p(others / e_c)``; ``0^0 = 1``, so gamma = 0 is the cross-entropy."""
+    z = x - np.max(x)
+    e = np.exp(z)
+    out = np.zeros(x.size, dtype=np.float64)
+    for c in range(x.size):
+        others = float(np.sum(np.delete(e, c)))
+        neg_log_p = math.log1p(others * math.exp(-z[c])) if z[c] > -700 else math.log(others + e[c]) - float(z[c])
+        one_minus_p = others / (others + float(e[c]))
+        out[c] = (1.0 if gamma == 0 else one_minus_p**gamma) * neg_log_p
+    return out
+
+
 def softmax_focal(
     logits: ArrayLike,
     target: ArrayLike,
     gamma: float = 2.0,
-    alpha: ArrayLike | None = None,
+    alpha: ArrayLike | float | None = None,
     reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
 ) -> F64 | np.float64:
-    """Softmax focal loss per sample: ``alpha[t] (1 - p_t)^gamma (-log p_t)``, reduced over samples.
+    """Softmax focal loss per entry: ``sum_c alpha_c q_c (1 - p_c)^gamma (-log p_c)``, reduced.
 
-    ``1 - p_t`` is the sum of the other classes' probabilities (no cancellation);
-    ``0^0 = 1``, so gamma = 0 is cross-entropy.
+    ``q = (1 - eps) onehot(t) + eps / C`` (so ``alpha_t (1 - p_t)^gamma (-log p_t)`` without
+    smoothing); ``alpha`` as :func:`focal_alpha`. Entries whose target is ``ignore_index``
+    give 0 and leave the mean's denominator (nan when none is left).
 
     Args:
-        logits: (N, C).
-        target: (N,) integer indices.
+        logits: (N, C) or (N, C, d1, ...).
+        target: (N,) or (N, d1, ...) integer indices.
         gamma: >= 0.
-        alpha: (C,) class weights or None.
-        reduction: "none" | "mean" (over samples; nan for N = 0) | "sum".
+        alpha: None, (C,) class weights, or a number in [0, 1] (background convention).
+        reduction: "none" | "mean" (over non-ignored entries) | "sum".
+        ignore_index: target value to skip, or None.
+        label_smoothing: eps in [0, 1].
 
     Returns:
-        (N,) float64 for "none", else a float64 scalar.
+        (N, d1, ...) float64 for "none", else a float64 scalar.
     """
     x = np.asarray(logits, dtype=np.float64)
     t = np.asarray(target).reshape(-1)
-    a = None if alpha is None else np.asarray(alpha, dtype=np.float64)
-    per = np.zeros(x.shape[0], dtype=np.float64)
-    for i in range(x.shape[0]):
+    n_cls = x.shape[1]
+    a = focal_alpha(alpha, n_cls)
+    eps = float(label_smoothing)
+    rows = _rows(x)
+    per = np.zeros(rows.shape[0], dtype=np.float64)
+    count = 0
+    for i in range(rows.shape[0]):
         k = int(t[i])
-        z = x[i] - np.max(x[i])
-        e = np.exp(z)
-        others = float(np.sum(np.delete(e, k)))
-        # -log p_t = log(1 + others / e_t): log1p keeps its relative accuracy where p_t is near 1.
-        neg_log_pt = math.log1p(others * math.exp(-z[k])) if z[k] > -700 else math.log(others + e[k]) - float(z[k])
-        one_minus_pt = others / (others + float(e[k]))
-        factor = 1.0 if gamma == 0 else one_minus_pt**gamma
-        per[i] = factor * neg_log_pt * (1.0 if a is None else a[k])
-    return _reduce(per, reduction, per.size)
+        if ignore_index is not None and k == ignore_index:
+            continue
+        count += 1
+        q = np.full(n_cls, eps / n_cls)
+        q[k] += 1 - eps
+        per[i] = float(np.sum(a * q * _focal_row(rows[i], gamma)))
+    return _reduce(per.reshape((x.shape[0], *x.shape[2:])), reduction, count)
 
 
 def kl_div(

@@ -14,11 +14,11 @@ Trusted domains (also as the ``*_DOMAIN`` constants and the ``*_domain`` predica
   targets without weights or smoothing go through the sparse op untouched.
 - ``softmax_focal``: ``keras.losses.CategoricalFocalCrossentropy(from_logits=True)``
   takes the softmax, then clips every probability to ``[1e-7, 1 - 1e-7]``
-  (``keras.config.epsilon()``). Trusted where ``1e-7 <= p_t <= 1 - 1e-7``
-  (:func:`softmax_focal_domain`): below, ``-log p_t`` is capped at 16.118; above, the
-  value is about ``alpha_t 1e-7^(gamma + 1)`` instead of something smaller (an absolute
-  error under 1e-7). Its ``alpha`` list is a per-class weight, as in the spec; a
-  scalar alpha (Keras' default 0.25) would multiply every sample.
+  (``keras.config.epsilon()``). Trusted where every class the (smoothed) target weighs
+  has ``1e-7 <= p_c <= 1 - 1e-7`` (:func:`softmax_focal_domain`): below, ``-log p_c`` is
+  capped at 16.118; above, the value is about ``alpha_c 1e-7^(gamma + 1)`` instead of
+  something smaller (an absolute error under 1e-7). Its ``alpha`` array is a per-class
+  weight, as in the spec; a scalar alpha (Keras' default 0.25) would multiply every class.
 - ``kl_div``: ``keras.losses.KLDivergence`` works on probabilities, clipping both to
   ``[1e-7, 1]``: trusted per element where ``1e-7 <= t <= 1`` and
   ``log 1e-7 <= x <= 0`` (:func:`kl_div_domain`). A zero target probability becomes
@@ -52,24 +52,31 @@ F64 = NDArray[np.float64]
 KERAS_EPSILON = 1e-7
 SOFTMAX_CROSS_ENTROPY_DOMAIN = "all finite logits, any weights, ignore_index and label smoothing; rounding of compute_dtype"
 WEIGHTED_CROSS_ENTROPY_DOMAIN = "all finite logits; rounding of compute_dtype"
-SOFTMAX_FOCAL_DOMAIN = "samples with 1e-7 <= p_t <= 1 - 1e-7 (Keras clips probabilities to [epsilon, 1 - epsilon])"
+SOFTMAX_FOCAL_DOMAIN = "entries whose weighed classes have 1e-7 <= p_c <= 1 - 1e-7 (Keras clips probabilities to [epsilon, 1 - epsilon])"
 KL_DIV_DOMAIN = "elements with 1e-7 <= t <= 1 and log(1e-7) <= x <= 0 (Keras clips both distributions to [epsilon, 1])"
 
 
-def _p_t(logits: ArrayLike, target: ArrayLike) -> F64:
+def softmax_focal_domain(
+    logits: ArrayLike, target: ArrayLike, *, ignore_index: int | None = None, label_smoothing: float = 0.0
+) -> NDArray[np.bool_]:
+    """(N, d1, ...) mask of the entries where the Keras focal oracle is trusted: Keras clips every
+    probability to ``[1e-7, 1 - 1e-7]``, so each class the smoothed target weighs (only the
+    target class without smoothing) must lie inside; ignored entries are trusted (they give 0)."""
     x = np.asarray(logits, dtype=np.float64)
-    t = np.asarray(target).astype(np.int64).reshape(-1)
-    if x.shape[0] == 0:
-        return np.zeros(0)
-    z = x - x.max(axis=1, keepdims=True)
-    lp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return np.exp(lp[np.arange(x.shape[0]), t])
-
-
-def softmax_focal_domain(logits: ArrayLike, target: ArrayLike) -> NDArray[np.bool_]:
-    """(N,) mask of the samples where the Keras focal oracle is trusted: ``1e-7 <= p_t <= 1 - 1e-7``."""
-    p = _p_t(logits, target)
-    return (p >= KERAS_EPSILON) & (p <= 1 - KERAS_EPSILON)
+    t = np.asarray(target).astype(np.int64)
+    n_cls = x.shape[1]
+    rows = np.moveaxis(x, 1, -1).reshape(-1, n_cls)
+    flat = t.reshape(-1)
+    keep = np.ones(flat.shape, dtype=bool) if ignore_index is None else flat != ignore_index
+    if rows.shape[0] == 0:
+        return np.ones(t.shape, dtype=bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = rows - rows.max(axis=1, keepdims=True)
+        p = np.exp(z - np.log(np.exp(z).sum(axis=1, keepdims=True)))
+        inside = (p >= KERAS_EPSILON) & (p <= 1 - KERAS_EPSILON)
+    weighed = np.ones_like(inside) if label_smoothing > 0 else np.eye(n_cls, dtype=bool)[np.where(keep, flat, 0)]
+    ok = np.all(inside | ~weighed, axis=1) | ~keep
+    return ok.reshape(t.shape)
 
 
 def kl_div_domain(input: ArrayLike, target: ArrayLike, *, log_target: bool = False) -> NDArray[np.bool_]:
@@ -87,8 +94,8 @@ def _reduce(per: F64, reduction: str, denominator: float) -> F64 | np.float64:
     if reduction == "sum":
         return np.float64(per.sum())
     if reduction == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.float64(per.sum()) / np.float64(denominator)
+        # A zero denominator leaves the mean undefined: nan (torch's), whatever the numerator.
+        return np.float64(per.sum()) / np.float64(denominator) if denominator != 0 else np.float64(np.nan)
     raise ValueError(f"reduction must be one of ('none', 'mean', 'sum'), got {reduction!r}")
 
 
@@ -178,40 +185,58 @@ def softmax_focal(
     target: ArrayLike,
     *,
     gamma: float = 2.0,
-    alpha: ArrayLike | None = None,
+    alpha: ArrayLike | float | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
     reduction: str = "mean",
     compute_dtype: str = "float64",
 ) -> F64 | np.float64:
     """Softmax focal loss through ``keras.losses.CategoricalFocalCrossentropy(from_logits=True)``.
 
-    The class index is one-hot encoded for Keras; ``alpha=None`` is Keras' ``alpha=1.0``
-    (not its default 0.25), a (C,) ``alpha`` is passed as Keras' per-class list.
+    The class axis is moved last and the class index one-hot encoded for Keras, which
+    smooths the labels itself (``label_smoothing``). ``alpha=None`` is Keras' ``alpha=1.0``
+    (not its default 0.25); a (C,) ``alpha`` is passed as Keras' per-class array; a number
+    ``a`` is the background convention ``[1 - a, a, ..., a]`` as an array (Keras' own scalar
+    alpha would weight every class alike). Ignored entries are 0 and leave the mean's
+    denominator.
 
     Args:
-        logits: (N, C).
-        target: (N,) integer indices.
+        logits: (N, C) or (N, C, d1, ...).
+        target: (N,) or (N, d1, ...) integer indices.
         gamma: focusing parameter, >= 0.
-        alpha: (C,) per-class weights or None.
-        reduction: "none" | "mean" (over samples) | "sum".
+        alpha: None, (C,) per-class weights, or a number in [0, 1].
+        ignore_index: target value to skip, or None.
+        label_smoothing: eps in [0, 1].
+        reduction: "none" | "mean" (over non-ignored entries) | "sum".
         compute_dtype: "float64" or "float32".
 
     Returns:
-        (N,) float64 for "none", else a float64 scalar. Trusted per sample: :func:`softmax_focal_domain`.
+        (N, d1, ...) float64 for "none", else a float64 scalar. Trusted per entry: :func:`softmax_focal_domain`.
     """
     from oracles.tf import keras
 
     x = np.asarray(logits, dtype=np.float64)
     t = np.asarray(target).astype(np.int64).reshape(-1)
-    if x.shape[0] == 0:
-        return _reduce(np.zeros(0), reduction, 0.0)
-    # An array, not a list: Keras turns a Python list into a float32 tensor, rounding the weights.
-    a: Any = 1.0 if alpha is None else np.asarray(alpha, dtype=compute_dtype)
+    n_cls = x.shape[1]
+    out_shape = (x.shape[0], *x.shape[2:])
+    keep = np.ones(t.shape, dtype=bool) if ignore_index is None else t != ignore_index
+    if not keep.any():
+        return _reduce(np.zeros(out_shape), reduction, 0.0)
+    rows = np.moveaxis(x, 1, -1).reshape(-1, n_cls)[keep]
+    if alpha is None:
+        a: Any = 1.0
+    else:
+        # An array, not a list: Keras turns a Python list into a float32 tensor, rounding the weights.
+        vec = [1.0 - float(alpha)] + [float(alpha)] * (n_cls - 1) if np.ndim(alpha) == 0 else alpha  # type: ignore[arg-type]
+        a = np.asarray(vec, dtype=compute_dtype)
     loss = keras().losses.CategoricalFocalCrossentropy(
-        alpha=a, gamma=float(gamma), from_logits=True, reduction=None, dtype=compute_dtype
+        alpha=a, gamma=float(gamma), from_logits=True, label_smoothing=float(label_smoothing), reduction=None,
+        dtype=compute_dtype,
     )
-    one_hot = np.eye(x.shape[1], dtype=compute_dtype)[t]
-    per = np.asarray(loss(one_hot, x.astype(compute_dtype)), dtype=np.float64)
-    return _reduce(per, reduction, per.size)
+    one_hot = np.eye(n_cls, dtype=compute_dtype)[t[keep]]
+    per = np.zeros(t.shape, dtype=np.float64)
+    per[keep] = np.asarray(loss(one_hot, rows.astype(compute_dtype)), dtype=np.float64)
+    return _reduce(per.reshape(out_shape), reduction, float(keep.sum()))
 
 
 def kl_div(

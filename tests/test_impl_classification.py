@@ -146,6 +146,24 @@ class TestSoftmaxCrossEntropy:
         assert out[1].item() == 0.0
         torch.testing.assert_close(out, base)
 
+    def test_ignored_entries_have_a_zero_gradient_even_if_non_finite(self) -> None:
+        x = _logits((4, 3), 24)
+        x[1] = torch.tensor([math.nan, math.inf, -math.inf], dtype=torch.float64)
+        x.requires_grad_(True)
+        t = torch.tensor([0, -100, 2, 1])
+        w = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+        ref.softmax_cross_entropy(x, t, weight=w, label_smoothing=0.2, reduction="sum").backward()
+        assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+        assert bool((x.grad[1] == 0).all())
+
+    def test_mean_with_zero_target_weight_is_nan_even_with_smoothing(self) -> None:
+        x = _logits((3, 4), 25)
+        t = torch.tensor([0, 0, 0])
+        w = torch.tensor([0.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+        assert ref.softmax_cross_entropy(x, t, weight=w, label_smoothing=0.1, reduction="sum").item() > 0
+        assert math.isnan(ref.softmax_cross_entropy(x, t, weight=w, label_smoothing=0.1).item())
+        assert math.isnan(F.cross_entropy(x, t, weight=w, label_smoothing=0.1).item())
+
     def test_ignore_index_inside_class_range(self) -> None:
         x = _logits((6, 3), 19)
         t = torch.tensor([0, 1, 2, 0, 1, 2])
@@ -238,6 +256,55 @@ class TestSoftmaxFocal:
         out = ref.softmax_focal(x, t, gamma=gamma, alpha=a, reduction=reduction)
         _close(out, npo.softmax_focal(_np(x), t.numpy(), gamma, None if a is None else _np(a), reduction))
 
+    @pytest.mark.parametrize("alpha", (None, 0.25, "tensor"))
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    def test_keywords_and_spatial_layout_match_numpy(self, alpha: Any, reduction: str) -> None:
+        x = _logits((3, 4, 2, 2), 54, scale=4.0)
+        t = _indices((3, 2, 2), 4, 55)
+        t[0, 0, 0] = 255
+        a = torch.rand(4, generator=_gen(56), dtype=torch.float64) if alpha == "tensor" else alpha
+        kw: dict[str, Any] = {"gamma": 1.5, "ignore_index": 255, "label_smoothing": 0.3, "reduction": reduction}
+        out = ref.softmax_focal(x, t, alpha=a, **kw)
+        want = npo.softmax_focal(_np(x), t.numpy(), alpha=_np(a) if isinstance(a, torch.Tensor) else a, **kw)
+        _close(out, want)
+
+    def test_smoothed_focal_is_the_per_class_formula(self) -> None:
+        x = _logits((6, 3), 57)
+        t = _indices((6,), 3, 58)
+        eps, gamma = 0.2, 2.0
+        p = torch.softmax(x, 1)
+        q = (1 - eps) * F.one_hot(t, 3).double() + eps / 3
+        want = (q * (1 - p) ** gamma * -torch.log(p)).sum(1)
+        torch.testing.assert_close(ref.softmax_focal(x, t, gamma=gamma, label_smoothing=eps, reduction="none"), want)
+
+    def test_number_alpha_weights_class_zero_by_one_minus_alpha(self) -> None:
+        x = _logits((7, 3), 59)
+        t = _indices((7,), 3, 60)
+        vec = torch.tensor([0.75, 0.25, 0.25], dtype=torch.float64)
+        torch.testing.assert_close(ref.softmax_focal(x, t, alpha=0.25, reduction="none"),
+                                   ref.softmax_focal(x, t, alpha=vec, reduction="none"), rtol=0, atol=0)
+
+    def test_two_classes_equal_the_sigmoid_focal_loss_of_the_logit_difference(self) -> None:
+        from impls.focal import sigmoid_focal
+
+        x = _logits((8, 2), 61)
+        t = _indices((8,), 2, 62)
+        want = sigmoid_focal(x[:, 1] - x[:, 0], t.double(), alpha=0.25, gamma=2.0)
+        torch.testing.assert_close(ref.softmax_focal(x, t, alpha=0.25, reduction="none"), want)
+
+    def test_ignored_entries_give_zero_with_a_zero_gradient_and_leave_the_mean(self) -> None:
+        x = _logits((4, 3), 63)
+        x[2] = torch.tensor([math.nan, math.inf, -math.inf], dtype=torch.float64)
+        x.requires_grad_(True)
+        t = torch.tensor([0, 1, -1, 2])
+        per = ref.softmax_focal(x, t, ignore_index=-1, gamma=0.5, reduction="none")
+        assert per[2].item() == 0.0 and bool(torch.isfinite(per).all())
+        mean = ref.softmax_focal(x, t, ignore_index=-1, gamma=0.5)
+        torch.testing.assert_close(mean, per.sum() / 3)
+        mean.backward()
+        assert x.grad is not None and bool(torch.isfinite(x.grad).all()) and bool((x.grad[2] == 0).all())
+        assert math.isnan(ref.softmax_focal(x, torch.full((4,), -1), ignore_index=-1).item())
+
     def test_gamma_zero_is_cross_entropy_and_alpha_weights_per_sample(self) -> None:
         x = _logits((8, 4), 43)
         t = _indices((8,), 4, 44)
@@ -315,6 +382,10 @@ class TestSoftmaxFocal:
             (lambda: ref.softmax_focal(x, t.double()), "target must have dtype"),
             (lambda: ref.softmax_focal(x, t[:2]), "target must have shape \\(3,\\)"),
             (lambda: ref.softmax_focal(x, t, reduction="batchmean"), "reduction must be one of"),
+            (lambda: ref.softmax_focal(x, t, alpha=1.5), "alpha must lie in \\[0, 1\\]"),
+            (lambda: ref.softmax_focal(x, t, label_smoothing=-0.1), "label_smoothing must lie in"),
+            (lambda: ref.softmax_focal(x, t, ignore_index=1.5), "ignore_index must be an int or None"),  # type: ignore[arg-type]
+            (lambda: ref.softmax_focal(x, torch.tensor([0, -100, 2])), "target must hold class indices"),
         ]
         for call, match in cases:
             with pytest.raises(ValueError, match=match):
@@ -470,6 +541,18 @@ class TestTensorFlowOracles:
         keras_value = float(tfo.softmax_focal(out_of_domain, np.array([1]), gamma=0.0, reduction="sum"))
         assert keras_value == pytest.approx(-math.log(1e-7), rel=1e-9)
         assert ref.softmax_focal(torch.tensor(out_of_domain), torch.tensor([1]), gamma=0.0).item() == pytest.approx(17.0 + math.log1p(math.exp(-17.0)), rel=1e-12)
+
+    def test_keras_focal_with_smoothing_number_alpha_and_ignored_entries(self) -> None:
+        from oracles import tf_classification as tfo
+
+        x = _logits((5, 3, 2), 90)
+        t = _indices((5, 2), 3, 91)
+        t[1, 1] = -100
+        kw: dict[str, Any] = {"gamma": 1.5, "alpha": 0.3, "ignore_index": -100, "label_smoothing": 0.2}
+        assert bool(tfo.softmax_focal_domain(_np(x), t.numpy(), ignore_index=-100, label_smoothing=0.2).all())
+        for reduction in REDUCTIONS:
+            got = ref.softmax_focal(x, t, reduction=reduction, **kw)
+            _close(got, tfo.softmax_focal(_np(x), t.numpy(), reduction=reduction, **kw), rtol=1e-11, atol=1e-13)
 
     def test_keras_kl_divergence_inside_its_clipping_domain(self) -> None:
         from oracles import tf_classification as tfo

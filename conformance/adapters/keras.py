@@ -210,24 +210,44 @@ ADAPTERS = [
             import numpy as np
             import torch
             from oracles.tf import keras
-            def impl(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
-                if alpha is not None:
-                    raise TypeError("keras CategoricalFocalCrossentropy takes a scalar alpha, not per-class weights")
+            def impl(logits, target, *, gamma=2.0, alpha=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+                if ignore_index is not None:
+                    raise NotImplementedError("keras CategoricalFocalCrossentropy has no ignore_class")
                 k = keras()
-                loss = k.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=gamma, from_logits=True, reduction=None)
                 x = logits.detach().cpu().numpy()
-                y = np.eye(x.shape[1], dtype=x.dtype)[target.cpu().numpy()]
-                per = np.asarray(loss(y, x)) if x.shape[0] else np.zeros((0,), np.float32)
-                out = torch.from_numpy(np.array(per))
-                return out if reduction == "none" else (out.sum() if reduction == "sum" else out.mean())
+                c = x.shape[1]
+                t = target.cpu().numpy().reshape(-1)
+                if ((t < 0) | (t >= c)).any():
+                    raise ValueError(f"target: a class index outside [0, {c}) has no one-hot row")
+                if alpha is None:
+                    a = 1.0
+                elif isinstance(alpha, torch.Tensor):
+                    a = alpha.detach().cpu().numpy()
+                else:
+                    a = np.array([1 - alpha] + [alpha] * (c - 1), dtype=x.dtype)
+                loss = k.losses.CategoricalFocalCrossentropy(
+                    alpha=a, gamma=gamma, from_logits=True, label_smoothing=label_smoothing,
+                    reduction={"none": None, "sum": "sum", "mean": "sum_over_batch_size"}[reduction])
+                rows = np.moveaxis(x, 1, -1).reshape(-1, c)
+                y = np.eye(c, dtype=x.dtype)[target.cpu().numpy()]
+                if tuple(target.shape) == (x.shape[0], *x.shape[2:]):  # a target of another shape reaches Keras as given
+                    y = y.reshape(-1, c)
+                out = np.asarray(loss(y, rows)) if rows.shape[0] else np.zeros(0 if reduction == "none" else (), np.float32)
+                out = torch.from_numpy(np.array(out))
+                return out.reshape(target.shape) if reduction == "none" and out.numel() == target.numel() else out
             """
         ),
         translations={
-            "alpha": "None only (Keras' alpha is a scalar); per-class alpha raises",
+            "alpha": "None -> 1.0; a number a -> the per-class array [1 - a, a, ..., a] (Keras' scalar alpha weights "
+            "every class alike); a per-class tensor -> its array",
+            "target": "class indices one-hot encoded, class axis moved last, entries as rows",
+            "ignore_index": "not offered (no ignore_class): a value raises NotImplementedError",
+            "reduction": "Keras' own: 'none' -> None, 'sum' -> 'sum', 'mean' -> 'sum_over_batch_size'",
             "compute dtype": "float32 with clipped probabilities",
-            "reduction": "per-sample values reduced by the adapter",
         },
-        function="keras.losses.CategoricalFocalCrossentropy(alpha=1, from_logits=True, reduction=None)",
+        function="keras.losses.CategoricalFocalCrossentropy(from_logits=True)",
+        options=("alpha", "gamma", "label_smoothing", "reduction"),
+        not_covered={"from_logits": "the canonical input is logits; from_logits=False takes probabilities"},
         capabilities=_TF,
     ),
     Adapter(
@@ -250,7 +270,7 @@ ADAPTERS = [
                     return out
                 if reduction == "sum":
                     return out.sum()
-                return out.sum() / input.shape[0] if reduction == "batchmean" else out.mean()
+                return out.sum() / (input.shape[0] if input.dim() else 1) if reduction == "batchmean" else out.mean()
             """
         ),
         translations={

@@ -46,18 +46,27 @@ ADAPTERS = [
         "softmax_focal",
         src(
             """
+            import torch
             from kornia.losses import focal_loss
-            def impl(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
-                out = focal_loss(logits, target, alpha=None, gamma=gamma, reduction=reduction, weight=alpha)
-                # kornia's 'none' keeps the class axis (zero off the target class): per sample is its sum.
-                return out.sum(1) if reduction == "none" and out.dim() == 2 else out
+            def impl(logits, target, *, gamma=2.0, alpha=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+                if label_smoothing:
+                    raise NotImplementedError("kornia.losses.focal_loss has no label smoothing")
+                per_class = isinstance(alpha, torch.Tensor)
+                out = focal_loss(logits, target, alpha=None if per_class else alpha, gamma=gamma, reduction=reduction,
+                                 weight=alpha if per_class else None, ignore_index=ignore_index)
+                # kornia's 'none' keeps the class axis (zero off the target class): per entry is its sum.
+                return out.sum(1) if reduction == "none" else out
             """
         ),
         translations={
-            "alpha": "per-class weights passed as weight=; kornia's scalar alpha unused",
+            "alpha": "a number passed as kornia's alpha (class 0 weighted 1 - alpha, as in the spec); per-class "
+            "weights passed as weight=",
+            "ignore_index": "passed through (None: nothing ignored)",
+            "label_smoothing": "not offered: a non-zero value raises NotImplementedError",
             "reduction": "library's own; 'none' summed over the class axis",
         },
         function="kornia.losses.focal_loss",
+        options=("alpha", "gamma", "weight", "ignore_index", "reduction"),
     ),
     # sigmoid family. kornia's (B, C, *) layout: each element is its own channel of one sample,
     # x.reshape(1, N), so its per-channel weight and pos_weight can express any weight that

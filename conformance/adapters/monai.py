@@ -35,14 +35,27 @@ ADAPTERS = [
         src(
             """
             from monai.losses import FocalLoss
-            def impl(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
-                loss = FocalLoss(gamma=gamma, alpha=alpha, reduction=reduction, use_softmax=True, to_onehot_y=True)
+            def impl(logits, target, *, gamma=2.0, alpha=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+                if label_smoothing:
+                    raise NotImplementedError("monai.losses.FocalLoss has no label smoothing")
+                loss = FocalLoss(gamma=gamma, alpha=alpha, reduction=reduction, use_softmax=True, to_onehot_y=True,
+                                 ignore_index=ignore_index)
                 out = loss(logits, target.unsqueeze(1))
-                return out.sum(1) if reduction == "none" and out.dim() == 2 else out
+                # monai's 'none' keeps the class axis (zero off the target class): per entry is its sum.
+                return out.sum(1) if reduction == "none" else out
             """
         ),
-        translations={"alpha": "per-class tensor", "reduction": "library's own; 'none' summed over the class axis"},
+        translations={
+            "alpha": "a number (class 0 weighted 1 - alpha, as in the spec) or the per-class tensor, passed through",
+            "target": "class indices given as (N, 1, *) with to_onehot_y=True",
+            "ignore_index": "passed through (None: nothing ignored)",
+            "label_smoothing": "not offered: a non-zero value raises NotImplementedError",
+            "reduction": "library's own; 'none' summed over the class axis",
+        },
         function="monai.losses.FocalLoss(use_softmax=True, to_onehot_y=True)",
+        options=("alpha", "gamma", "ignore_index", "reduction"),
+        not_covered={"weight": "a per-class multiplier like a per-class alpha, which the canonical alpha reaches",
+                     "include_background": "drops class 0 from the loss, outside the spec's contract"},
     ),
     # sigmoid family
     Adapter(
