@@ -156,6 +156,26 @@ ULP_BUDGETS: dict[tuple[str, str], tuple[int, str]] = {
         "8 ulp of the output dtype beyond the conditioning of the inexact inputs: a chain of a few correctly "
         "rounded exp/log1p/pow operations, summed without cancellation, stays within it",
     ),
+    # CenterNet family. A probability p = sigmoid(x) (or the seed's clamp bounds 1e-4, 1 - 1e-4) is rounded to the
+    # dtype before the loss sees it: |dp| <= ulp(p) / 2 <= eps |p| / 2, which moves the loss by at most
+    # (eps / 2) sum_i |p_i dL/dp_i|. Near p = 1 at a negative pixel dL/dp ~ p^alpha / (1 - p) is ~1e4 (sigmoid(9)
+    # in float32: 1 - p = 1.2e-4 carries 2.4e-4 relative error, so the loss moves by ~1e-4 where the loss itself
+    # is ~9): a tolerance relative to |L| alone cannot hold, one relative to that sum does. The spec's scale adds
+    # the terms' own magnitudes (each a few roundings of pow / log1p / products).
+    ("penalty_reduced_focal", "rounded_probability"): (
+        64,
+        "p = sigmoid(x) is rounded to the dtype before the loss sees it, moving L by (eps / 2) sum |p dL/dp| (the "
+        "scale); 64 ulp of that also cover the terms' own pow / log1p / product roundings and a float sum of ~100 "
+        "non-negative terms",
+    ),
+    # bin_rot's periodicity: r + 2 pi is rounded to the dtype (|dr| <= eps |r + 2 pi| / 2) and the smooth L1 of
+    # (sin, cos) has |d/dr| <= 2 per bin, so the loss moves by at most eps sum m |r + 2 pi| / sum m per bin (the
+    # scale, with the loss's own log-sum-exp and subtraction roundings).
+    ("bin_rot", "rounded_residual"): (
+        16,
+        "r + 2 pi is rounded to the dtype, moving the smooth L1 of (sin, cos) by eps |r + 2 pi| per active slot (the "
+        "scale); 16 ulp also cover sin / cos and the per-bin means",
+    ),
 }
 
 

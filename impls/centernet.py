@@ -14,16 +14,17 @@ intent and the quirk is a named ``seed_*`` variant):
   predictions and targets may hold anything finite or not.
 * Float targets must have the prediction's dtype (no silent promotion); the result
   has the prediction's dtype and device.
-* The heatmap losses take *probabilities* and apply no clamp of their own: the seed
+* The heatmap loss takes *probabilities* and applies no clamp of its own: the seed
   clamps in ``_sigmoid`` (here ``clamped_sigmoid``), before the loss, and
-  ``generic_loss`` does the same. ``penalty_reduced_focal_logits`` is the clamp-free
-  form on logits.
+  ``generic_loss`` does the same; ``from_logits=True`` applies that clamped sigmoid
+  inside. ``penalty_reduced_focal_logits`` is the clamp-free form on logits.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +92,8 @@ REGRESSION_HEADS: tuple[str, ...] = (
 # Bin 1 is centred at -pi/2, bin 2 at +pi/2; each spans +-(pi/2 + pi/6) around its centre.
 BIN_CENTRES: tuple[float, float] = (-0.5 * math.pi, 0.5 * math.pi)
 
+_T = TypeVar("_T")
+
 INDEX_DTYPES = (torch.int64,)
 MASK_DTYPES = FLOATING + (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -131,9 +134,10 @@ def _mask_as(name: str, mask: torch.Tensor, shapes: Sequence[tuple[int, ...]], d
 def _gather_feat(feat: torch.Tensor, ind: torch.Tensor) -> torch.Tensor:
     # Gathering on the flattened spatial axis reads only B*D*M values; the seed's
     # permute + contiguous copies the whole map first, with the same result.
-    b, d = feat.shape[:2]
+    b, d, h, w = feat.shape
     idx = ind.unsqueeze(1).expand(b, d, ind.shape[1])
-    return feat.reshape(b, d, -1).gather(2, idx).transpose(1, 2)
+    # H * W spelled out: with an empty batch, reshape(b, d, -1) is ambiguous.
+    return feat.reshape(b, d, h * w).gather(2, idx).transpose(1, 2)
 
 
 def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -142,14 +146,14 @@ def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return torch.where(pos, num / torch.where(pos, den, torch.ones_like(den)), torch.zeros_like(num))
 
 
-def _neg_weight(gt: torch.Tensor, beta: float) -> torch.Tensor:
-    # gt == 1 pixels are peaks, never negatives: excluding them explicitly keeps
-    # 0 * log(0) out of the sum when a peak is predicted with p == 1.
-    return torch.where(gt < 1, torch.pow(1 - gt, beta), torch.zeros_like(gt))
+def _neg_weight(gt: torch.Tensor, beta: float, positive: torch.Tensor) -> torch.Tensor:
+    # Positive pixels are never negatives: excluding them explicitly keeps 0 * log(0)
+    # out of the sum when a peak is predicted with p == 1.
+    return torch.where(positive, torch.zeros_like(gt), torch.pow(1 - gt, beta))
 
 
-def _neg_sum(pred: torch.Tensor, gt: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
-    w = _neg_weight(gt, beta)
+def _neg_sum(pred: torch.Tensor, gt: torch.Tensor, positive: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+    w = _neg_weight(gt, beta, positive)
     active = w > 0
     # Inactive pixels get p = 0 before the log so that their (discarded) branch has a
     # finite gradient: where() alone would pass 0 * inf = nan back to p == 1 pixels.
@@ -218,50 +222,125 @@ def depth_transform(x: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- heatmap focal loss
 
 
+def _check_slots(
+    ind: torch.Tensor | None, mask: torch.Tensor | None, cat: torch.Tensor | None, shape: torch.Size, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """Validate the gather form's slots; return the mask in ``dtype`` (None for the dense form)."""
+    given = {"ind": ind is not None, "mask": mask is not None, "cat": cat is not None}
+    if not all(given.values()):
+        if any(given.values()):
+            missing = [k for k, v in given.items() if not v]
+            raise ValueError(
+                f"ind, mask and cat must be given together (gather form) or all omitted (dense form); "
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
+            )
+        return None
+    assert ind is not None and mask is not None and cat is not None
+    b, c, h, w = shape
+    _check_ind(ind, b, h * w)
+    _check_cat(cat, ind, c)
+    return _mask_as("mask", mask, [tuple(ind.shape)], dtype)
+
+
 def penalty_reduced_focal(
     pred_prob: torch.Tensor,
     gt_heatmap: torch.Tensor,
+    ind: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    cat: torch.Tensor | None = None,
     *,
     alpha: float = 2.0,
     beta: float = 4.0,
+    positive_threshold: float | None = None,
+    positive_weight: float = 1.0,
+    negative_weight: float = 1.0,
+    from_logits: bool = False,
 ) -> torch.Tensor:
-    """Penalty-reduced pixel-wise focal loss, dense form (CornerNet ``_neg_loss``).
+    """Penalty-reduced pixel-wise focal loss (CornerNet / CenterNet), gather or dense form.
 
-    With ``p`` the predicted probability and ``y`` the Gaussian-splatted target:
-    positives are the pixels with ``y == 1`` exactly, contributing
-    ``-(1 - p)^alpha log p``; every other pixel contributes
-    ``-(1 - y)^beta p^alpha log(1 - p)``. The sum is divided by the number of
-    positives N; with N == 0 the negative sum is returned undivided (the seed's
-    branch, so the loss jumps when the first positive appears).
+    With ``p`` the predicted probability and ``y`` the Gaussian-splatted target, a pixel
+    is *positive* when ``y == 1`` exactly (``y > positive_threshold`` when a threshold is
+    given). Every non-positive pixel is a negative and contributes
+    ``-(1 - y)^beta p^alpha log(1 - p)``, summed densely. The positive term
+    ``-(1 - p)^alpha log p`` is taken
 
-    No clamp is applied: ``pred_prob`` is used as given (the seed clamps in
-    ``_sigmoid`` before the loss, see ``clamped_sigmoid``). ``p == 0`` at a
-    positive or ``p == 1`` at a negative give ``+inf``, the formula's value. For
-    ``alpha < 1`` the gradient at ``p`` in {0, 1} is that of autograd (nan); use
-    ``penalty_reduced_focal_logits`` for a loss defined on the whole float range.
+    * in the **gather form** (``ind``, ``mask``, ``cat`` given: CenterTrack / CenterFusion
+      ``FastFocalLoss``) at ``p[b, cat[b, m], ind[b, m]]`` for each slot, weighted by
+      ``mask[b, m]``, with ``N = mask.sum()``;
+    * in the **dense form** (all three omitted: CornerNet ``_neg_loss``, keras-cv's
+      elementwise loss) at every positive pixel, with ``N`` the number of positives.
+
+    The loss is ``(positive_weight * pos + negative_weight * neg) / N``, and
+    ``negative_weight * neg`` undivided when ``N == 0`` (the seed's branch: the loss jumps
+    when the first positive appears). The two forms agree exactly when the slots with
+    ``mask == 1`` list each positive pixel once. Otherwise the gather form differs by
+    design: a positive pixel no slot lists (CenterTrack's "ignore" regions, set to 1) is
+    neither positive nor negative, and a peak listed twice counts twice in the sum and in N.
+
+    Without ``from_logits`` no clamp is applied: ``pred_prob`` is used as given (the seed
+    clamps in ``_sigmoid`` before the loss). ``p == 0`` at a positive or ``p == 1`` at a
+    negative give ``+inf``, the formula's value (and a weight of 0 times it is nan). With
+    ``from_logits`` the input holds logits and ``p = clamped_sigmoid(x)`` (the seed's
+    ``_sigmoid``, keras-cv's ``from_logits=True``): the loss is finite for every logit.
 
     Args:
-        pred_prob: (B, C, H, W) float tensor of probabilities in [0, 1].
-        gt_heatmap: (B, C, H, W) target heatmap in [0, 1], same dtype; peaks are exactly 1.
+        pred_prob: (B, C, H, W) float probabilities in [0, 1], or logits (any non-nan value)
+            with ``from_logits``.
+        gt_heatmap: (B, C, H, W) target heatmap in [0, 1], same dtype.
+        ind: (B, M) int64 flat spatial index ``y * W + x`` of each slot, in [0, H*W).
+        mask: (B, M) slot weights in [0, 1] (float, bool or int); 0 marks padding.
+        cat: (B, M) int64 class of each slot, in [0, C).
         alpha: focusing exponent, >= 0 (CornerNet: 2).
         beta: penalty-reduction exponent on ``1 - y``, >= 0 (CornerNet: 4).
+        positive_threshold: None (positives are ``y == 1``) or a value in [0, 1): positives
+            are ``y > positive_threshold`` (keras-cv's, 0.99 there).
+        positive_weight: factor on the positive sum, >= 0 (keras-cv, mmdet ``pos_weight``).
+        negative_weight: factor on the negative sum, >= 0 (keras-cv, mmdet ``neg_weight``).
+        from_logits: ``pred_prob`` holds logits; the clamped sigmoid is applied first.
 
     Returns:
         0-d tensor of the input's dtype.
 
-    Reference: Law & Deng, "CornerNet", ECCV 2018; Zhou et al., "Objects as Points", 2019.
+    Reference: Law & Deng, "CornerNet", ECCV 2018; Zhou et al., "Objects as Points", 2019 and
+    "Tracking Objects as Points", 2020; Nabati & Qi, "CenterFusion", WACV 2021.
     """
     _check_heatmap_pair(pred_prob, gt_heatmap, "pred_prob")
-    check_values_in("pred_prob", pred_prob, 0.0, 1.0)
+    if not isinstance(from_logits, bool):
+        raise ValueError(f"from_logits must be True or False, got {from_logits!r}")
+    if from_logits:
+        if bool(torch.isnan(pred_prob).any()):
+            raise ValueError("pred_prob must hold logits without nan (from_logits=True), found nan")
+        p = clamped_sigmoid(pred_prob)
+    else:
+        check_values_in("pred_prob", pred_prob, 0.0, 1.0)
+        p = pred_prob
     alpha = check_real("alpha", alpha, low=0.0)
     beta = check_real("beta", beta, low=0.0)
-    pos = gt_heatmap == 1
-    p_pos = torch.where(pos, pred_prob, torch.ones_like(pred_prob))
-    pos_sum = torch.where(pos, _pos_term(p_pos, alpha), torch.zeros_like(pred_prob)).sum()
-    neg_sum = _neg_sum(pred_prob, gt_heatmap, alpha, beta)
-    # N is an integer count: dividing by max(N, 1) is exactly the seed's two branches.
-    num_pos = pos.sum().to(pred_prob.dtype).clamp(min=1)
-    return (pos_sum + neg_sum) / num_pos
+    pw = check_real("positive_weight", positive_weight, low=0.0)
+    nw = check_real("negative_weight", negative_weight, low=0.0)
+    if positive_threshold is None:
+        positive = gt_heatmap == 1
+    else:
+        # The threshold meets the heatmap in the heatmap's dtype (torch's scalar promotion).
+        positive = gt_heatmap > check_real("positive_threshold", positive_threshold, low=0.0, high=1.0, high_open=True)
+    m = _check_slots(ind, mask, cat, pred_prob.shape, pred_prob.dtype)
+    neg_sum = _neg_sum(p, gt_heatmap, positive, alpha, beta)
+    if m is None:
+        p_pos = torch.where(positive, p, torch.ones_like(p))
+        pos_sum = torch.where(positive, _pos_term(p_pos, alpha), torch.zeros_like(p)).sum()
+        num_pos = positive.sum().to(p.dtype)
+    else:
+        assert ind is not None and cat is not None
+        b, c, h, w = p.shape
+        # One flat index per slot over C*H*W picks (cat, ind) in a single gather.
+        flat = p.reshape(b, c * h * w).gather(1, cat * (h * w) + ind)
+        active = m > 0
+        p_pos = torch.where(active, flat, torch.ones_like(flat))
+        pos_sum = torch.where(active, m * _pos_term(p_pos, alpha), torch.zeros_like(flat)).sum()
+        num_pos = m.sum()
+    neg = nw * neg_sum
+    has_pos = num_pos > 0
+    return torch.where(has_pos, (pw * pos_sum + neg) / torch.where(has_pos, num_pos, torch.ones_like(num_pos)), neg)
 
 
 class _PenaltyReducedFocalLogits(torch.autograd.Function):
@@ -278,7 +357,7 @@ class _PenaltyReducedFocalLogits(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: torch.Tensor, gt: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:  # type: ignore[override]
         pos = gt == 1
-        w = _neg_weight(gt, beta)
+        w = _neg_weight(gt, beta, pos)
         log_p = F.logsigmoid(logits)
         log_q = F.logsigmoid(-logits)
         pos_el = torch.exp(alpha * log_q) * -log_p
@@ -292,7 +371,7 @@ class _PenaltyReducedFocalLogits(torch.autograd.Function):
         logits, gt = ctx.saved_tensors
         a = ctx.alpha
         pos = gt == 1
-        w = _neg_weight(gt, ctx.beta)
+        w = _neg_weight(gt, ctx.beta, pos)
         log_p = F.logsigmoid(logits)
         log_q = F.logsigmoid(-logits)
         p = torch.sigmoid(logits)
@@ -339,63 +418,9 @@ def penalty_reduced_focal_logits(
     return (elem / num_pos).sum()
 
 
-def fast_focal(
-    pred_prob: torch.Tensor,
-    gt_heatmap: torch.Tensor,
-    ind: torch.Tensor,
-    mask: torch.Tensor,
-    cat: torch.Tensor,
-    *,
-    alpha: float = 2.0,
-    beta: float = 4.0,
-) -> torch.Tensor:
-    """Penalty-reduced focal loss, gather form (CenterTrack/CenterFusion ``FastFocalLoss``).
-
-    The negative term ``-(1 - y)^beta p^alpha log(1 - p)`` is summed densely over all
-    pixels with ``y < 1``; the positive term ``-(1 - p)^alpha log p`` is read at
-    ``p[b, cat[b, m], ind[b, m]]`` for each slot and weighted by ``mask[b, m]``. The
-    sum is divided by ``N = mask.sum()``; with ``N == 0`` the negative sum is returned
-    undivided.
-
-    It equals ``penalty_reduced_focal`` exactly when the slots with ``mask == 1`` list
-    each ``y == 1`` pixel once. It differs otherwise, by design of the seed: a ``y == 1``
-    pixel that no slot lists (CenterTrack's "ignore" regions, set to 1) is neither
-    positive nor negative; a peak listed twice counts twice in the sum and in ``N``.
-    No clamp is applied (see ``clamped_sigmoid``).
-
-    Args:
-        pred_prob: (B, C, H, W) probabilities in [0, 1].
-        gt_heatmap: (B, C, H, W) target heatmap in [0, 1], same dtype.
-        ind: (B, M) int64 flat spatial index ``y * W + x`` of each slot, in [0, H*W).
-        mask: (B, M) slot weights in [0, 1] (float, bool or int); 0 marks padding.
-        cat: (B, M) int64 class of each slot, in [0, C).
-        alpha: focusing exponent, >= 0.
-        beta: penalty-reduction exponent, >= 0.
-
-    Returns:
-        0-d tensor of the input's dtype.
-
-    Reference: Law & Deng, "CornerNet", ECCV 2018; Zhou et al., "Tracking Objects as Points", 2020;
-    Nabati & Qi, "CenterFusion", WACV 2021.
-    """
-    _check_heatmap_pair(pred_prob, gt_heatmap, "pred_prob")
-    check_values_in("pred_prob", pred_prob, 0.0, 1.0)
-    alpha = check_real("alpha", alpha, low=0.0)
-    beta = check_real("beta", beta, low=0.0)
-    b, c, h, w = pred_prob.shape
-    _check_ind(ind, b, h * w)
-    _check_cat(cat, ind, c)
-    m = _mask_as("mask", mask, [tuple(ind.shape)], pred_prob.dtype)
-    neg_sum = _neg_sum(pred_prob, gt_heatmap, alpha, beta)
-    # One flat index per slot over C*H*W picks (cat, ind) in a single gather.
-    flat = pred_prob.reshape(b, c * h * w).gather(1, cat * (h * w) + ind)
-    active = m > 0
-    p_pos = torch.where(active, flat, torch.ones_like(flat))
-    pos = torch.where(active, m * _pos_term(p_pos, alpha), torch.zeros_like(flat)).sum()
-    num_pos = m.sum()
-    return torch.where(
-        num_pos > 0, (pos + neg_sum) / torch.where(num_pos > 0, num_pos, torch.ones_like(num_pos)), neg_sum
-    )
+# The seed's name for the gather form (CenterTrack / CenterFusion ``FastFocalLoss``):
+# the same function, called with ind, mask and cat.
+fast_focal = penalty_reduced_focal
 
 
 # --------------------------------------------------------------------------- gathered regression heads
@@ -447,9 +472,17 @@ def reg_weighted_l1(
 
 
 def _depth_l1_of(
-    depth: torch.Tensor, target: torch.Tensor, ind: torch.Tensor, mask: torch.Tensor, cat: torch.Tensor
+    depth: torch.Tensor,
+    target: torch.Tensor,
+    ind: torch.Tensor,
+    mask: torch.Tensor,
+    cat: torch.Tensor,
+    *,
+    transform: bool = False,
 ) -> torch.Tensor:
-    """DepthLoss on an already transformed depth map (the seed's call inside GenericLoss)."""
+    """DepthLoss on a depth map (the seed's call inside GenericLoss), or on raw depth logits
+    with ``transform`` (the transform is then applied to the gathered active values only:
+    what masked slots and unread pixels hold reaches neither the loss nor its gradient)."""
     _check_map("output", depth)
     b, c, h, w = depth.shape
     _check_ind(ind, b, h * w)
@@ -462,8 +495,10 @@ def _depth_l1_of(
     check_same_dtype("output", depth, "target", target)
     m = _mask_as("mask", mask, [(b, mm), (b, mm, 1)], depth.dtype).reshape(b, mm)
     pred = _gather_feat(depth, ind)
-    pred = pred.gather(2, cat.unsqueeze(2)) if c > 1 else pred
-    return _masked_l1_mean(pred.reshape(b, mm), target.reshape(b, mm), m)
+    pred = (pred.gather(2, cat.unsqueeze(2)) if c > 1 else pred).reshape(b, mm)
+    if transform:
+        pred = depth_transform(torch.where(m > 0, pred, torch.zeros_like(pred)))
+    return _masked_l1_mean(pred, target.reshape(b, mm), m)
 
 
 def depth_l1(
@@ -494,8 +529,7 @@ def depth_l1(
 
     Reference: Zhou et al., "Objects as Points", 2019; Nabati & Qi, "CenterFusion", WACV 2021.
     """
-    _check_map("output", output)
-    return _depth_l1_of(depth_transform(output), target, ind, mask, cat)
+    return _depth_l1_of(output, target, ind, mask, cat, transform=True)
 
 
 def _bce_with_logits(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -808,6 +842,15 @@ def _head_loss(
     )
 
 
+def _named_errors(where: str, compute: Callable[[], _T]) -> _T:
+    """``compute()``, with a ValueError prefixed by the head or stack it concerns (the inner
+    losses name their own arguments, ``output`` / ``target``, not the batch keys)."""
+    try:
+        return compute()
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 def _check_generic_args(
     outputs: Sequence[Mapping[str, torch.Tensor]],
     batch: Mapping[str, torch.Tensor],
@@ -888,10 +931,11 @@ def generic_loss(
     active = [h for h in present if float(weights[h]) != 0.0]
     n_stacks = len(outputs)
     per_head: dict[str, torch.Tensor] = {}
-    for output in outputs:
-        view = _transform_stack(output, sigmoid_dep_sec)
+    for s, output in enumerate(outputs):
+        view = _named_errors(f"outputs[{s}]", lambda: _transform_stack(output, sigmoid_dep_sec))
         for h in active:
-            term = _head_loss(h, view, batch, bin_rot) / n_stacks
+            term = _named_errors(f"head {h!r} (outputs[{s}][{h!r}] and its batch entries)",
+                                 lambda: _head_loss(h, view, batch, bin_rot)) / n_stacks
             per_head[h] = term if h not in per_head else per_head[h] + term
     if not active:
         like = next((t for t in outputs[0].values() if isinstance(t, torch.Tensor)), None)

@@ -83,27 +83,87 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, _f64(x))
 
 
-def penalty_reduced_focal(pred: np.ndarray, gt: np.ndarray, alpha: float = 2.0, beta: float = 4.0) -> float:
-    """[sum_{y=1} -(1-p)^a log p + sum_{y<1} -(1-y)^b p^a log(1-p)] / max(N, 1), N = #{y = 1}."""
-    p = _f64(pred)
+def _neg_term(pv: float, yv: float, alpha: float, beta: float) -> float:
+    """-(1 - y)^b p^a log(1 - p) for a negative pixel (+inf at p == 1 with a nonzero weight)."""
+    w = (1.0 - yv) ** beta
+    if pv == 1.0:
+        return math.inf if w > 0 else 0.0
+    return w * pv**alpha * -math.log1p(-pv)
+
+
+def _pos_term(pv: float, alpha: float) -> float:
+    """-(1 - p)^a log p for a positive (+inf at p == 0)."""
+    return math.inf if pv == 0.0 else (1.0 - pv) ** alpha * -math.log(pv)
+
+
+def penalty_reduced_focal(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    ind: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    cat: np.ndarray | None = None,
+    alpha: float = 2.0,
+    beta: float = 4.0,
+    positive_threshold: float | None = None,
+    positive_weight: float = 1.0,
+    negative_weight: float = 1.0,
+    from_logits: bool = False,
+) -> float:
+    """(pw * pos + nw * neg) / N, nw * neg when N == 0.
+
+    A pixel is positive when y == 1 (y > positive_threshold when given); every other
+    pixel adds -(1-y)^b p^a log(1-p) to neg. Gather form (ind, mask, cat): pos adds
+    mask * -(1-p)^a log p at p[b, cat, ind] per slot, N = sum mask. Dense form: pos adds
+    that term at every positive pixel, N = their count. With ``from_logits``,
+    p = min(max(sigmoid(x), 1e-4), 1 - 1e-4). Sums are correctly rounded (math.fsum).
+    """
+    p = clamped_sigmoid(pred) if from_logits else _f64(pred)
     y = _f64(gt)
-    total = 0.0
-    n_pos = 0
+    neg_terms: list[float] = []
+    pos_terms: list[float] = []
+    n = 0.0
     for idx in np.ndindex(p.shape):
         pv, yv = float(p[idx]), float(y[idx])
-        if yv == 1.0:
-            n_pos += 1
-            if pv == 0.0:
-                total += math.inf
-            elif pv < 1.0:
-                total += (1.0 - pv) ** alpha * -math.log(pv)
-        else:
-            w = (1.0 - yv) ** beta
-            if pv == 1.0:
-                total += math.inf if w > 0 else 0.0
-            elif pv > 0.0:
-                total += w * pv**alpha * -math.log1p(-pv)
-    return total / n_pos if n_pos > 0 else total
+        positive = yv == 1.0 if positive_threshold is None else yv > positive_threshold
+        if not positive:
+            neg_terms.append(_neg_term(pv, yv, alpha, beta))
+        elif ind is None:
+            pos_terms.append(_pos_term(pv, alpha))
+            n += 1.0
+    if ind is not None:
+        assert mask is not None and cat is not None
+        ind_a, cat_a, mask_a = np.asarray(ind), np.asarray(cat), _f64(mask)
+        width = p.shape[3]
+        for b in range(ind_a.shape[0]):
+            for j in range(ind_a.shape[1]):
+                m = float(mask_a[b, j])
+                if m == 0.0:
+                    continue
+                row, col = divmod(int(ind_a[b, j]), width)
+                pos_terms.append(m * _pos_term(float(p[b, int(cat_a[b, j]), row, col]), alpha))
+                n += m
+    neg = negative_weight * _sum(neg_terms)
+    if n == 0.0:
+        return neg
+    return (positive_weight * _sum(pos_terms) + neg) / n
+
+
+def _sum(terms: list[float]) -> float:
+    """The correctly rounded sum; fsum raises on inf, which the plain sum carries."""
+    return math.fsum(terms) if all(math.isfinite(t) for t in terms) else float(sum(terms))
+
+
+def fast_focal(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    ind: np.ndarray,
+    mask: np.ndarray,
+    cat: np.ndarray,
+    alpha: float = 2.0,
+    beta: float = 4.0,
+) -> float:
+    """The gather form with the seed's defaults (GenericLoss's heatmap heads)."""
+    return penalty_reduced_focal(pred, gt, ind, mask, cat, alpha, beta)
 
 
 def penalty_reduced_focal_logits(x: np.ndarray, gt: np.ndarray, alpha: float = 2.0, beta: float = 4.0) -> float:
@@ -144,42 +204,6 @@ def penalty_reduced_focal_logits_grad(
             alpha * np.exp(alpha * log_p + log_q + np.log(sp_p)) + np.exp((alpha + 1.0) * log_p)
         )
     return np.where(pos, g_pos, np.where(y < 1.0, g_neg, 0.0)) / n
-
-
-def fast_focal(
-    pred: np.ndarray,
-    gt: np.ndarray,
-    ind: np.ndarray,
-    mask: np.ndarray,
-    cat: np.ndarray,
-    alpha: float = 2.0,
-    beta: float = 4.0,
-) -> float:
-    """(dense negative sum + sum_slots mask (1-p)^a (-log p) at (cat, ind)) / sum mask; negatives alone if 0."""
-    p = _f64(pred)
-    y = _f64(gt)
-    ind = np.asarray(ind)
-    cat = np.asarray(cat)
-    mask = _f64(mask)
-    width = p.shape[3]
-    neg = 0.0
-    for idx in np.ndindex(p.shape):
-        yv, pv = float(y[idx]), float(p[idx])
-        if yv < 1.0 and pv > 0.0:
-            w = (1.0 - yv) ** beta
-            neg += (math.inf if w > 0 else 0.0) if pv == 1.0 else w * pv**alpha * -math.log1p(-pv)
-    pos = 0.0
-    n = 0.0
-    for b in range(ind.shape[0]):
-        for j in range(ind.shape[1]):
-            m = float(mask[b, j])
-            if m == 0.0:
-                continue
-            row, col = divmod(int(ind[b, j]), width)
-            pv = float(p[b, int(cat[b, j]), row, col])
-            pos += m * (math.inf if pv == 0.0 else (1.0 - pv) ** alpha * -math.log(pv))
-            n += m
-    return (pos + neg) / n if n > 0 else neg
 
 
 def _expand_mask(mask: np.ndarray, dim: int) -> np.ndarray:

@@ -145,7 +145,7 @@ class TestPenaltyReducedFocal:
         got = ref.penalty_reduced_focal(t(p, dtype), t(case["hm"], dtype))
         assert got.dtype == dtype and got.dim() == 0
         assert_close(
-            got, npo.penalty_reduced_focal(p, case["hm"]), spec="penalty_reduced_focal", dtype=dtype, key="reduction"
+            got, npo.penalty_reduced_focal(p, case["hm"]), spec="penalty_reduced_focal", dtype=dtype
         )
 
     @pytest.mark.parametrize(("alpha", "beta"), [(2.0, 4.0), (0.0, 0.0), (1.5, 2.0), (3.0, 1.0), (0.5, 4.0)])
@@ -156,7 +156,7 @@ class TestPenaltyReducedFocal:
         got = ref.penalty_reduced_focal(t(p), t(case["hm"]), alpha=alpha, beta=beta)
         assert_close(
             got,
-            npo.penalty_reduced_focal(p, case["hm"], alpha, beta),
+            npo.penalty_reduced_focal(p, case["hm"], alpha=alpha, beta=beta),
             spec="penalty_reduced_focal",
             dtype=torch.float64,
         )
@@ -207,7 +207,7 @@ class TestPenaltyReducedFocal:
         loss.backward()
         assert xt.grad is not None and torch.isfinite(loss) and torch.isfinite(xt.grad).all()
         assert_close(
-            loss, npo.penalty_reduced_focal_logits(x, gt), spec="penalty_reduced_focal", dtype=dtype, key="reduction"
+            loss, npo.penalty_reduced_focal_logits(x, gt), spec="penalty_reduced_focal", dtype=dtype
         )
         assert_close(xt.grad, npo.penalty_reduced_focal_logits_grad(x, gt), spec="penalty_reduced_focal", dtype=dtype)
 
@@ -232,6 +232,58 @@ class TestPenaltyReducedFocal:
         assert torch.autograd.gradgradcheck(lambda v: ref.penalty_reduced_focal_logits(v, gt), (x,))
 
 
+class TestFocalKeywords:
+    """positive_threshold, positive_weight, negative_weight, from_logits and the dense form (keras-cv's options)."""
+
+    @pytest.mark.parametrize("dense", [True, False])
+    @pytest.mark.parametrize(
+        "kw",
+        [
+            {"positive_threshold": 0.5},
+            {"positive_threshold": 0.0, "alpha": 1.0},
+            {"positive_weight": 2.5, "negative_weight": 0.25},
+            {"positive_weight": 0.0},
+            {"from_logits": True},
+            {"from_logits": True, "positive_threshold": 0.75, "negative_weight": 3.0, "beta": 2.0},
+        ],
+    )
+    def test_matches_oracle(self, kw: dict[str, object], dense: bool) -> None:
+        rng = np.random.default_rng(21)
+        case = gaussian_heatmap_case(rng)
+        x = rng.normal(0, 4, size=case["hm"].shape)
+        p = x if kw.get("from_logits") else npo.clamped_sigmoid(x)
+        slots = () if dense else (case["ind"], case["mask"], case["cat"])
+        got = ref.penalty_reduced_focal(t(p), t(case["hm"]), *(ti(a) if a.dtype == np.int64 else t(a) for a in slots), **kw)  # type: ignore[arg-type]
+        want = npo.penalty_reduced_focal(p, case["hm"], *slots, **kw)  # type: ignore[arg-type]
+        assert_close(got, want, spec="penalty_reduced_focal", dtype=torch.float64)
+
+    def test_from_logits_is_the_seed_sigmoid_first(self) -> None:
+        rng = np.random.default_rng(22)
+        case = gaussian_heatmap_case(rng)
+        x = t(rng.normal(0, 8, size=case["hm"].shape))
+        args = (t(case["hm"]), ti(case["ind"]), t(case["mask"]), ti(case["cat"]))
+        assert float(ref.penalty_reduced_focal(x, *args, from_logits=True)) == float(
+            ref.penalty_reduced_focal(ref.clamped_sigmoid(x), *args))
+
+    def test_threshold_moves_soft_pixels_from_negatives_to_positives(self) -> None:
+        p = torch.tensor([[[[0.9, 0.2]]]], dtype=torch.float64)
+        gt = torch.tensor([[[[0.995, 0.0]]]], dtype=torch.float64)
+        # y == 1 nowhere: both pixels are negatives, undivided.
+        neg = (1 - 0.995) ** 4 * 0.81 * -math.log(0.1) + 0.04 * -math.log(0.8)
+        assert_close(ref.penalty_reduced_focal(p, gt), neg, spec="penalty_reduced_focal", dtype=torch.float64)
+        # keras-cv's 0.99: the first pixel is a positive, N = 1.
+        pos = 0.01 * -math.log(0.9) + 0.04 * -math.log(0.8)
+        assert_close(ref.penalty_reduced_focal(p, gt, positive_threshold=0.99), pos, spec="penalty_reduced_focal",
+                     dtype=torch.float64)
+
+    def test_saturated_logits_give_finite_loss_and_gradient(self) -> None:
+        x = torch.tensor([[[[-math.inf, -1e30, 1e4, math.inf]]]], dtype=torch.float32, requires_grad=True)
+        gt = torch.tensor([[[[1.0, 0.0, 0.5, 1.0]]]])
+        loss = ref.penalty_reduced_focal(x, gt, from_logits=True)
+        loss.backward()
+        assert torch.isfinite(loss) and x.grad is not None and torch.isfinite(x.grad).all()
+
+
 class TestFastFocal:
     @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("seed", SEEDS)
@@ -244,7 +296,7 @@ class TestFastFocal:
         )
         want = npo.fast_focal(p, case["hm"], case["ind"], case["mask"], case["cat"])
         assert got.dtype == dtype
-        assert_close(got, want, spec="penalty_reduced_focal", dtype=dtype, key="reduction")
+        assert_close(got, want, spec="penalty_reduced_focal", dtype=dtype)
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_equals_dense_form_when_the_slots_list_each_peak_once(self, seed: int) -> None:
@@ -253,7 +305,7 @@ class TestFastFocal:
         p = t(probs(rng, case["hm"].shape))
         gather = ref.fast_focal(p, t(case["hm"]), ti(case["ind"]), t(case["mask"]), ti(case["cat"]))
         dense = ref.penalty_reduced_focal(p, t(case["hm"]))
-        assert_close(gather, float(dense), spec="penalty_reduced_focal", dtype=torch.float64, key="reduction")
+        assert_close(gather, float(dense), spec="penalty_reduced_focal", dtype=torch.float64)
 
     def test_gradient_equals_dense_form_gradient(self) -> None:
         rng = np.random.default_rng(7)
@@ -365,7 +417,7 @@ class TestRegWeightedL1:
         got = ref.reg_weighted_l1(t(out, dtype), t(mask, dtype), ti(ind), t(tgt, dtype))
         assert got.dtype == dtype
         assert_close(
-            got, npo.reg_weighted_l1(out, mask, ind, tgt), spec="reg_weighted_l1", dtype=dtype, key="reduction"
+            got, npo.reg_weighted_l1(out, mask, ind, tgt), spec="reg_weighted_l1", dtype=dtype
         )
 
     def test_object_mask_equals_its_expansion_over_coordinates(self) -> None:
@@ -409,7 +461,7 @@ class TestDepthL1:
         tgt = rng.uniform(1, 60, size=(b, m, 1))
         got = ref.depth_l1(t(out, dtype), t(tgt, dtype), ti(ind), t(mask[..., None], dtype), ti(cat))
         assert got.dtype == dtype
-        assert_close(got, npo.depth_l1(out, tgt, ind, mask, cat), spec="depth_l1", dtype=dtype, key="reduction")
+        assert_close(got, npo.depth_l1(out, tgt, ind, mask, cat), spec="depth_l1", dtype=dtype)
 
     def test_two_and_three_dimensional_mask_and_target_agree(self) -> None:
         rng = np.random.default_rng(33)
@@ -452,7 +504,7 @@ class TestWeightedBCE:
         mask = (rng.random((b, m, f)) < 0.5).astype(float)
         tgt = (rng.random((b, m, f)) < 0.3).astype(float)
         got = ref.weighted_bce(t(out, dtype), t(mask, dtype), ti(ind), t(tgt, dtype))
-        assert_close(got, npo.weighted_bce(out, mask, ind, tgt), spec="weighted_bce", dtype=dtype, key="reduction")
+        assert_close(got, npo.weighted_bce(out, mask, ind, tgt), spec="weighted_bce", dtype=dtype)
 
     def test_soft_targets_and_object_mask(self) -> None:
         rng = np.random.default_rng(45)
@@ -484,7 +536,7 @@ class TestBinRot:
         )
         assert got.dtype == dtype
         want = npo.bin_rot(c["output"], c["mask"], c["ind"], c["rotbin"], c["rotres"])
-        assert_close(got, want, spec="bin_rot", dtype=dtype, key="reduction")
+        assert_close(got, want, spec="bin_rot", dtype=dtype)
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_seed_variant_matches_its_oracle(self, seed: int) -> None:
@@ -661,8 +713,8 @@ class TestGenericLoss:
         want_total, want_per = npo.generic_loss(outputs, batch, WEIGHTS)
         assert set(per) == set(want_per) == set(WEIGHTS)
         for h in want_per:
-            assert_close(per[h], want_per[h], spec="generic_loss", dtype=dtype, key="reduction")
-        assert_close(total, want_total, spec="generic_loss", dtype=dtype, key="reduction")
+            assert_close(per[h], want_per[h], spec="generic_loss", dtype=dtype)
+        assert_close(total, want_total, spec="generic_loss", dtype=dtype)
         assert total.dtype == dtype
 
     def test_stacks_are_averaged(self) -> None:
@@ -770,6 +822,14 @@ class TestValidation:
             ({"mask": torch.tensor([1.0])}, "mask must have shape"),
             ({"alpha": -1.0}, r"alpha must lie in \[0"),
             ({"beta": float("nan")}, r"beta must lie in \[0"),
+            ({"positive_threshold": 1.0}, r"positive_threshold must lie in \[0, 1\)"),
+            ({"positive_weight": -0.5}, r"positive_weight must lie in \[0"),
+            ({"negative_weight": float("nan")}, r"negative_weight must lie in \[0"),
+            ({"from_logits": 1}, "from_logits must be True or False"),
+            ({"mask": None}, "ind, mask and cat must be given together.*mask is missing"),
+            ({"ind": None, "cat": None}, "ind, mask and cat must be given together.*ind, cat are missing"),
+            ({"pred_prob": torch.full((1, 2, 3, 3), math.nan, dtype=torch.float64), "from_logits": True},
+             "pred_prob must hold logits without nan"),
         ],
     )
     def test_fast_focal_rejects(self, over: dict[str, object], match: str) -> None:
@@ -796,6 +856,20 @@ class TestValidation:
             ref.depth_l1(out, torch.zeros(1, 2, dtype=torch.float64), ind, torch.ones(1, 2), torch.tensor([[0, 2]]))
         with pytest.raises(ValueError, match="target must have values in"):
             ref.weighted_bce(out, torch.ones(1, 2), ind, torch.full((1, 2, 2), 2.0, dtype=torch.float64))
+
+    def test_empty_batch_gives_zero(self) -> None:
+        out = torch.zeros(0, 2, 3, 3)
+        none = torch.zeros(0, 4, dtype=torch.int64)
+        assert float(ref.reg_weighted_l1(out, torch.zeros(0, 4), none, torch.zeros(0, 4, 2))) == 0.0
+        assert float(ref.weighted_bce(out, torch.zeros(0, 4, 2), none, torch.zeros(0, 4, 2))) == 0.0
+        assert float(ref.penalty_reduced_focal(out, out, none, torch.zeros(0, 4), none)) == 0.0
+
+    def test_depth_nan_where_no_slot_reads_leaves_loss_and_gradient_finite(self) -> None:
+        x = torch.tensor([[[[0.5, math.nan], [math.inf, -2.0]]]], requires_grad=True)
+        loss = ref.depth_l1(x, torch.tensor([[3.0, 7.0]]), torch.tensor([[0, 3]]), torch.tensor([[1.0, 1.0]]),
+                            torch.zeros(1, 2, dtype=torch.int64))
+        loss.backward()
+        assert torch.isfinite(loss) and x.grad is not None and torch.isfinite(x.grad).all()
 
     def test_bin_rot_rejects(self) -> None:
         c = rot_case(np.random.default_rng(110))
