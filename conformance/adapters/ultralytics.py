@@ -7,6 +7,65 @@ from conformance.adapters._model import Adapter, Library, src
 LIBRARY = Library("ultralytics", module="ultralytics", distribution="ultralytics", framework="torch",
                   doc_url="https://docs.ultralytics.com/reference/utils/loss/")
 
+# IoU family (adapters-rest) ------------------------------------------------------------------------------------
+_IOU_FLAGS = {"iou_loss": "", "giou_loss": "GIoU=True, ", "diou_loss": "DIoU=True, ", "ciou_loss": "CIoU=True, "}
+
+
+def _iou_source(spec_id: str, xywh: bool) -> str:
+    mode_kw = 'mode="linear", ' if spec_id == "iou_loss" else ""
+    to_xywh = (
+        "# canonical xyxy boxes given as centre and size (the library's xywh), rounded in the input's dtype\n"
+        "            b1 = torch.cat([(boxes1[..., :2] + boxes1[..., 2:]) / 2, boxes1[..., 2:] - boxes1[..., :2]], -1)\n"
+        "            b2 = torch.cat([(boxes2[..., :2] + boxes2[..., 2:]) / 2, boxes2[..., 2:] - boxes2[..., :2]], -1)"
+        if xywh else "b1, b2 = boxes1, boxes2"
+    )
+    if spec_id == "iou_loss":
+        loss = ("loss = 1 - iou if mode == 'linear' else 1 - iou * iou if mode == 'quadratic' else -torch.log(iou) "
+                "if mode == 'log' else None\n"
+                "            if loss is None:\n"
+                "                raise ValueError(f\"mode must be 'linear', 'quadratic' or 'log', got {mode!r}\")")
+    else:
+        loss = "loss = 1 - iou"
+    return src(
+        f"""
+        import torch
+        def impl(boxes1, boxes2, *, {mode_kw}reduction="none", eps=1e-7):
+            from ultralytics.utils.metrics import bbox_iou
+            if reduction not in ("none", "mean", "sum"):
+                raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {{reduction!r}} (bbox_iou returns "
+                                 "one value per pair; the adapter reduces)")
+            {to_xywh}
+            iou = bbox_iou(b1, b2, xywh={xywh}, {_IOU_FLAGS[spec_id]}eps=eps).squeeze(-1)
+            {loss}
+            if reduction == "none":
+                return loss
+            if reduction == "sum":
+                return loss.sum()
+            return loss.mean() if loss.numel() else loss.sum()  # the canonical mean of no pairs is 0
+        """
+    )
+
+
+def _iou_adapter(spec_id: str, xywh: bool) -> Adapter:
+    translations = {
+        "loss": "1 - bbox_iou(...)" + ("; mode 'quadratic' 1 - IoU^2 and 'log' -ln IoU, formed from the IoU"
+                                       if spec_id == "iou_loss" else ""),
+        "output": "bbox_iou keeps the coordinate axis, (..., 1): squeezed to (...)",
+        "reduction": "bbox_iou returns one value per pair: 'mean' (0 for no pairs, the canonical value) and 'sum' are "
+        "the adapter's; an unknown reduction raises ValueError in the adapter",
+        "eps": "passed through",
+        "box format": "xywh=True: xyxy boxes given as centre ((x1 + x2) / 2, (y1 + y2) / 2) and size (x2 - x1, "
+        "y2 - y1), rounded in the input's dtype" if xywh else "xywh=False: xyxy passed as they are",
+    }
+    return Adapter(
+        LIBRARY, spec_id, _iou_source(spec_id, xywh), translations=translations,
+        variant="xywh=True" if xywh else None,
+        function="ultralytics.utils.metrics.bbox_iou",
+        options=("xywh", "eps") + (("GIoU", "DIoU", "CIoU") if spec_id != "iou_loss" else ()),
+        not_covered={} if xywh else {"xywh": "False here (xyxy, the canonical format); True is ultralytics[xywh=True]"},
+    )
+
+
 ADAPTERS = [
     # sigmoid family. FocalLoss.forward returns FL.mean(1).sum() (seed 004): the canonical
     # reductions are reached through layouts, never by recomputing the loss:
@@ -49,4 +108,11 @@ ADAPTERS = [
         function="ultralytics.utils.loss.FocalLoss",
         options=("gamma", "alpha"),
     ),
+    # IoU family (adapters-rest): utils.metrics.bbox_iou returns IoU / GIoU / DIoU / CIoU per pair (broadcast),
+    # shaped (..., 1); the losses are 1 - that value.
+    *[
+        _iou_adapter(sid, xywh)
+        for sid in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss")
+        for xywh in (False, True)
+    ],
 ]
