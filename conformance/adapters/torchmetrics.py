@@ -11,7 +11,7 @@ LIBRARY = Library("torchmetrics", module="torchmetrics", distribution="torchmetr
 # return the (N, M) matrix of every pair (torchvision's box_iou, generalized_box_iou, distance_box_iou,
 # complete_box_iou), with the default aggregate=True the mean of its diagonal. The canonical losses are
 # per pair: the adapter asks for the matrix and takes its diagonal (pair i against pair i), and forms
-# the loss from the metric (1 - IoU; 1 - IoU^2 and -ln IoU for iou_loss's other modes).
+# the loss from the metric (1 - IoU; iou_loss's other modes are keras-cv's, not formed here).
 _FUNCTIONS = {
     "iou_loss": "intersection_over_union",
     "giou_loss": "generalized_intersection_over_union",
@@ -55,10 +55,9 @@ def _source(spec_id: str) -> str:
 def _loss(spec_id: str) -> str:
     if spec_id != "iou_loss":
         return "loss = 1 - iou"
-    return ("loss = 1 - iou if mode == 'linear' else 1 - iou * iou if mode == 'quadratic' else -torch.log(iou) "
-            "if mode == 'log' else None\n"
-            "            if loss is None:\n"
-            "                raise ValueError(f\"mode must be 'linear', 'quadratic' or 'log', got {mode!r}\")")
+    return ("if mode != 'linear':  # the library returns the IoU; the UnitBox modes are keras-cv's\n"
+            "                raise NotImplementedError(f\"no loss modes (the metric is the IoU): mode {mode!r}\")\n"
+            "            loss = 1 - iou")
 
 
 def _adapters() -> list[Adapter]:
@@ -67,7 +66,7 @@ def _adapters() -> list[Adapter]:
         translations = {
             "pairs": "aggregate=False returns the (N, N) matrix of every pair; the adapter takes its diagonal (pair i "
             "against pair i) and raises ValueError for boxes of different shapes (no pairs)",
-            "loss": "1 - the metric" + ("; mode 'quadratic' 1 - IoU^2 and 'log' -ln IoU, formed from the IoU"
+            "loss": "1 - the metric" + ("; mode 'linear' only (the modes are keras-cv's: another raises NotImplementedError)"
                                          if sid == "iou_loss" else ""),
             "layout": "boxes (..., 4) other than (N, 4) flattened to (N, 4), the library's only layout, and the result "
             "reshaped back",

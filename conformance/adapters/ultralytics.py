@@ -20,10 +20,9 @@ def _iou_source(spec_id: str, xywh: bool) -> str:
         if xywh else "b1, b2 = boxes1, boxes2"
     )
     if spec_id == "iou_loss":
-        loss = ("loss = 1 - iou if mode == 'linear' else 1 - iou * iou if mode == 'quadratic' else -torch.log(iou) "
-                "if mode == 'log' else None\n"
-                "            if loss is None:\n"
-                "                raise ValueError(f\"mode must be 'linear', 'quadratic' or 'log', got {mode!r}\")")
+        loss = ("if mode != 'linear':  # the library returns the IoU; the UnitBox modes are keras-cv's\n"
+                "                raise NotImplementedError(f\"no loss modes (the metric is the IoU): mode {mode!r}\")\n"
+                "            loss = 1 - iou")
     else:
         loss = "loss = 1 - iou"
     return src(
@@ -48,7 +47,7 @@ def _iou_source(spec_id: str, xywh: bool) -> str:
 
 def _iou_adapter(spec_id: str, xywh: bool) -> Adapter:
     translations = {
-        "loss": "1 - bbox_iou(...)" + ("; mode 'quadratic' 1 - IoU^2 and 'log' -ln IoU, formed from the IoU"
+        "loss": "1 - bbox_iou(...)" + ("; mode 'linear' only (the modes are keras-cv's: another raises NotImplementedError)"
                                        if spec_id == "iou_loss" else ""),
         "output": "bbox_iou keeps the coordinate axis, (..., 1): squeezed to (...)",
         "reduction": "bbox_iou returns one value per pair: 'mean' (0 for no pairs, the canonical value) and 'sum' are "
