@@ -197,3 +197,51 @@ ADAPTERS.append(Adapter(
     options=("l1_cutoff", "reduction", "sample_weight"),
 ))
 
+
+# centernet family (adapters-rest) ---------------------------------------------------------------------------
+# BinaryPenaltyReducedFocalCrossEntropy returns the elementwise loss of the dense form (positives: y_true >
+# positive_threshold) with p clipped to [1e-4, 0.9999], and leaves the normalisation to the user ("divide the
+# number of keypoints outside the loss computation, or by passing in sample_weight as 1.0/num_key_points").
+ADAPTERS.append(Adapter(
+    LIBRARY, "penalty_reduced_focal",
+    src(
+        """
+        import torch
+        from conformance.adapters._bridge import keras, tf_call
+        def impl(pred_prob, gt_heatmap, ind=None, mask=None, cat=None, *, alpha=2.0, beta=4.0,
+                 positive_threshold=None, positive_weight=1.0, negative_weight=1.0, from_logits=False):
+            k = keras()  # the TensorFlow backend, checked
+            import keras_cv
+            import numpy as np
+            if ind is not None or mask is not None or cat is not None:
+                raise NotImplementedError("keras-cv has the dense form only (no ind / mask / cat gather)")
+            # The canonical None means y == 1: y > the largest value below 1 in the dtype keras-cv computes in
+            # (floatx: the class has no dtype argument, and Keras casts the inputs to it).
+            threshold = 1 - float(np.finfo(k.config.floatx()).eps) / 2 if positive_threshold is None else positive_threshold
+            loss = keras_cv.losses.BinaryPenaltyReducedFocalCrossEntropy(
+                alpha=alpha, beta=beta, from_logits=from_logits, positive_threshold=threshold,
+                positive_weight=positive_weight, negative_weight=negative_weight, reduction="sum")
+            n = int((gt_heatmap > threshold).sum())
+            # The documented normalisation: sample_weight = 1 / (number of keypoints); none without keypoints.
+            if n:
+                return tf_call(lambda p, y: loss(y, p, sample_weight=1.0 / n), pred_prob, gt_heatmap)
+            return tf_call(lambda p, y: loss(y, p), pred_prob, gt_heatmap)
+        """
+    ),
+    translations={
+        "tensors": "through the TF bridge (tf.GradientTape); the result in the dtype keras-cv returned (floatx: the "
+        "class has no dtype argument)",
+        "arguments": "loss(y_true=gt_heatmap, y_pred=pred_prob)",
+        "positive_threshold": "None (positives y == 1) -> the largest value below 1 in Keras's floatx, the dtype "
+        "keras-cv computes in (1 - eps / 2), as keras-cv's positives are y_true > threshold; a value is passed through",
+        "normalisation": "reduction='sum' with sample_weight = 1 / N, N the count of positives (keras-cv's documented "
+        "way); no sample_weight when N = 0 (the negative sum alone)",
+        "ind, mask, cat": "keras-cv has the dense form only: the gather form raises NotImplementedError",
+        "alpha, beta, positive_weight, negative_weight, from_logits": "passed through",
+    },
+    capabilities=_TF_BRIDGED,
+    function="keras_cv.losses.BinaryPenaltyReducedFocalCrossEntropy",
+    options=("alpha", "beta", "from_logits", "positive_threshold", "positive_weight", "negative_weight",
+             "sample_weight"),
+    not_covered={"reduction": "'sum' with sample_weight 1 / N: the spec's one normalisation"},
+))
