@@ -112,8 +112,11 @@ ADAPTERS = [
                 import jax
                 if weight is not None:
                     raise NotImplementedError("optax's softmax cross-entropies take no class weight")
-                if ignore_index != -100:
-                    raise NotImplementedError("optax's softmax cross-entropies have no ignore_index")
+                # An ignore_index that no target equals changes nothing; one that some target equals is not
+                # expressible (probability targets: ignore_index does not apply).
+                if not target.is_floating_point() and bool((target == ignore_index).any()):
+                    raise NotImplementedError(f"optax has no ignore_index: targets equal to {ignore_index} would not "
+                                              "be ignored")
                 axis = 1 if logits.dim() > 1 else 0
                 if target.is_floating_point():
                     def f(x, t):
@@ -121,8 +124,6 @@ ADAPTERS = [
                             t = optax.smooth_labels(t, label_smoothing, axis=axis)
                         return _reduce(optax.softmax_cross_entropy(x, t, axis=axis), reduction)
                 else:
-                    if bool((target == -100).any()):
-                        raise NotImplementedError("optax has no ignore_index: a -100 target is not ignored")
                     def f(x, t):
                         if label_smoothing:  # optax's recipe: smooth_labels on one-hot labels
                             q = optax.smooth_labels(jax.nn.one_hot(t, x.shape[axis], dtype=x.dtype, axis=axis),
@@ -138,8 +139,9 @@ ADAPTERS = [
                       "class axis": "axis = 1 (the canonical (N, C, *) layout; 0 for unbatched (C,) logits)",
                       "label_smoothing": "optax.smooth_labels(target, s, axis) on probabilities; on class indices "
                       "optax's recipe, smooth_labels(jax.nn.one_hot(target, C)) into softmax_cross_entropy",
-                      "weight, ignore_index": "none in optax: the adapter raises NotImplementedError (for a "
-                      "non-default ignore_index, and for -100 among index targets, which optax would not ignore)",
+                      "weight, ignore_index": "none in optax: the adapter raises NotImplementedError for a weight, and "
+                      "for index targets equal to ignore_index (-100 by default), which optax would not ignore; an "
+                      "ignore_index no target equals changes nothing and is accepted",
                       "reduction": "'mean' is jnp.mean over the entries (the canonical mean without weights or "
                       "ignored entries); 'none', 'sum' as above"},
         capabilities=_JAX_BRIDGED,

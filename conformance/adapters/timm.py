@@ -141,16 +141,16 @@ _CE_SOURCE = src(
         from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
         if weight is not None:
             raise NotImplementedError("timm's cross-entropies take no class weight")
-        if ignore_index != -100:
-            raise NotImplementedError("timm's cross-entropies have no ignore_index")
         if reduction not in ("none", "mean", "sum"):
             raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r} (timm has one fixed "
                              "reduction, the mean over rows)")
         soft = target.is_floating_point()
         if soft and label_smoothing:
             raise NotImplementedError("SoftTargetCrossEntropy takes no smoothing (timm smooths in its mixup)")
-        if not soft and bool((target == -100).any()):
-            raise NotImplementedError("timm has no ignore_index: a -100 target is not ignored")
+        # An ignore_index that no target equals changes nothing; one that some target equals is not expressible
+        # (probability targets: ignore_index does not apply).
+        if not soft and bool((target == ignore_index).any()):
+            raise NotImplementedError(f"timm has no ignore_index: targets equal to {ignore_index} would not be ignored")
         loss = SoftTargetCrossEntropy() if soft else LabelSmoothingCrossEntropy(smoothing=label_smoothing)
         if logits.dim() < 2:  # unbatched (C,): one row
             x, t, rows_shape = logits.reshape(1, -1), (target.reshape(1, -1) if soft else target.reshape(1)), ()
@@ -180,8 +180,9 @@ ADAPTERS.append(Adapter(
         "unbatched (C,) logits as one row",
         "reduction": "timm returns the mean over rows: 'mean' is one call; 'none' and 'sum' one call per row (a batch "
         "of one row), stacked or summed; an unknown reduction raises ValueError in the adapter",
-        "weight, ignore_index": "none in timm: the adapter raises NotImplementedError (for a non-default "
-        "ignore_index, and for -100 among index targets, which timm would not ignore)",
+        "weight, ignore_index": "none in timm: the adapter raises NotImplementedError for a weight, and for "
+        "index targets equal to ignore_index (-100 by default), which timm would not ignore; an ignore_index no "
+        "target equals changes nothing and is accepted",
     },
     function="timm.loss.LabelSmoothingCrossEntropy, timm.loss.SoftTargetCrossEntropy",
     options=("smoothing",),
