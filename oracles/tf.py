@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,9 @@ def tf() -> Any:
             import triton._C.libtriton  # noqa: F401
         # (found porting the regression family) With TensorFlow loaded first, a later torch.compile in
         # the same process segfaults (torch 2.14, tensorflow-cpu 2.21); loading dynamo first avoids it.
-        import torch._dynamo  # noqa: F401
+        # Loading dynamo after TensorFlow segfaults too: only before TensorFlow's own first import.
+        if "tensorflow" not in sys.modules:
+            import torch._dynamo  # noqa: F401
         import tensorflow
 
         _TF = tensorflow

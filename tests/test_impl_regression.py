@@ -6,6 +6,7 @@ Plain pytest on seeded inputs and named edge cases; the Hypothesis properties li
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -254,7 +255,11 @@ class TestKerasOracles:
 
     @pytest.fixture(scope="class", autouse=True)
     def _tf(self) -> None:
-        pytest.importorskip("tensorflow")
+        if importlib.util.find_spec("tensorflow") is None:
+            pytest.skip("the Keras oracles need tensorflow")
+        from oracles.tf import tf
+
+        tf()  # through oracles.tf, which orders the import against torch's dynamo (see there)
 
     def test_huber_over_beta_mae_mse(self) -> None:
         from oracles import tf_regression as tfo

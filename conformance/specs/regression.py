@@ -105,6 +105,9 @@ def _elements(dtype: torch.dtype, *, max_frac: float = 1.0, max_abs: float | Non
     ]
     if wide:
         options.append(st.floats(-top, top, allow_nan=False, allow_infinity=False, allow_subnormal=True, width=width))
+        # Uniform draws over +-max rarely land near it: the top of the range, named.
+        big = [v for t in (top, top / 2, top * 2.0**-20) for v in (t, -t)]
+        options.append(st.sampled_from([float(torch.tensor(v, dtype=dtype)) for v in big]))
     return st.one_of(*options)
 
 
@@ -170,17 +173,26 @@ def pairs(
     dtype = draw(hh.float_dtypes(dtypes=dtypes))
     shape = draw(hh.shapes(min_dims=min_dims, max_dims=3, min_side=min_side, max_side=max_side))
     # Extremes in one example of three, so that the others' sums stay in range (and are judged).
-    el = _elements(dtype, max_frac=max_frac, max_abs=max_abs, moderate=moderate, wide=draw(st.integers(0, 2)) == 0)
+    wide = draw(st.integers(0, 2)) == 0
+    el = _elements(dtype, max_frac=max_frac, max_abs=max_abs, moderate=moderate, wide=wide)
     x = draw(hh.tensors(shape=shape, dtype=dtype, elements=el))
-    if x.numel() and not moderate and draw(st.integers(0, 3)) == 0:
+    b = draw(betas(low_precision=low_precision_beta)) if beta and draw(st.integers(0, 3)) else None
+    if b and x.numel() and not moderate and draw(st.integers(0, 3)) == 0:
+        # |x - y| either side of beta (where smooth L1 bends and its slope is steepest): rarely met otherwise.
+        u = draw(hh.tensors(shape=shape, dtype=dtype, elements=st.sampled_from([-3.0, -0.9375, -0.75, 0.25, 0.75, 1.5])))
+        y = x - b * u
+    elif x.numel() and not moderate and draw(st.integers(0, 3)) == 0:
         # x - y must be formed first: x^2 - 2xy + y^2 or float32 on float64 loses it all here.
         y = x - x * draw(hh.tensors(shape=shape, dtype=dtype, elements=st.sampled_from(_NEAR)))
         hh.region("near-equal pairs")
+    elif x.numel() and wide and draw(st.integers(0, 2)) == 0:
+        # y = -x: x - y = 2x, beyond the dtype's range wherever |x| > max / 2 (the loss is then inf).
+        y = -x
     else:
         y = draw(hh.tensors(shape=shape, dtype=dtype, elements=el))
     ex: Example = {"input": x, "target": y}
-    if beta and draw(st.integers(0, 3)):
-        ex["beta"] = draw(betas(low_precision=low_precision_beta))
+    if b is not None:
+        ex["beta"] = b
     if keywords and draw(st.booleans()):
         ex["weight"] = draw(_weight_values(ex))
     if keywords and draw(st.booleans()):
