@@ -107,11 +107,6 @@ OVERRIDES: dict[tuple[str, str], Tol] = {
         atol=2e-3,
         reason="float16 keeps 11 significant bits and bfloat16 8; the default of the dtype applies when looser",
     ),
-    ("*", "identical"): Tol(
-        rtol=0.0,
-        atol=2e-6,
-        reason="IoU = inter / (union + eps) leaves eps / area (<= 1e-7 for area >= 1) and float32 rounding of 1 - IoU",
-    ),
     ("*", "invariance"): Tol(
         rtol=1e-5,
         atol=2e-6,

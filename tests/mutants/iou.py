@@ -377,6 +377,16 @@ def _common(sid: str) -> list[Mutant]:
         x, y, w, h = boxes2.unbind(-1)
         return base(boxes1, torch.stack([x, y, x + w, y + h], -1), **kw)
 
+    def first_four_coordinates(boxes1, boxes2, **kw):  # type: ignore[no-untyped-def]
+        # (..., 5) boxes with a score column, or (..., 8), silently cut to their first four values.
+        cut = [b[..., :4] if b.dim() and b.shape[-1] > 4 else b for b in (boxes1, boxes2)]
+        return base(*cut, **kw)
+
+    def upcasts_integers(boxes1, boxes2, **kw):  # type: ignore[no-untyped-def]
+        # torchvision's _upcast_non_float: integer boxes become float32 instead of raising.
+        up = [b if b.is_floating_point() else b.float() for b in (boxes1, boxes2)]
+        return base(*up, **kw)
+
     def in_place(boxes1, boxes2, **kw):  # type: ignore[no-untyped-def]
         boxes2.add_(0.0)
         return base(boxes1, boxes2, **kw)
@@ -398,6 +408,10 @@ def _common(sid: str) -> list[Mutant]:
         Mutant("mean_of_empty_is_nan", sid, named(mean_nan, "mean_nan"), "the mean of no pairs is nan", ("honours_reduction",)),
         Mutant("broadcasts_boxes2", sid, named(broadcasts, "broadcasts"), "broadcasts a (1, 4) or (4,) boxes2 over boxes1",
                ("rejects_shape_mismatch",)),
+        Mutant("cuts_to_four_coordinates", sid, named(first_four_coordinates, "first_four_coordinates"),
+               "boxes with a last axis of 5 or 8 silently cut to (..., 4)", ("rejects_shape_mismatch",)),
+        Mutant("upcasts_integer_boxes", sid, named(upcasts_integers, "upcasts_integers"),
+               "integer boxes converted to float32 instead of rejected", ("rejects_invalid_inputs",)),
         Mutant("second_argument_as_xywh", sid, named(second_as_xywh, "second_as_xywh"), "boxes2 read as (x, y, w, h)",
                ("symmetric", "translation_and_scale_invariant", "zero_for_identical_boxes")),
         Mutant("touches_boxes_in_place", sid, named(in_place, "in_place"),
