@@ -95,7 +95,7 @@ def ce_explicit_distribution(logits, target, *, weight=None, ignore_index=-100, 
     if reduction == "sum":
         return per.sum()
     if valid is None:
-        return _mean(per.sum(), torch.tensor(float(per.numel())))
+        return _mean(per.sum(), torch.tensor(per.numel()))  # an integer count keeps the dtype of the sum
     return _mean(per.sum(), (w.view(-1)[torch.where(valid, target, 0).long()] * valid).sum())
 
 
