@@ -123,6 +123,14 @@ def focal_slots_broadcast(pred_prob, gt_heatmap, ind=None, mask=None, cat=None, 
     return ref.penalty_reduced_focal(pred_prob, gt_heatmap, ind, mask, cat, **kwargs)
 
 
+def focal_probabilities_kept_off_the_ends(pred_prob, gt_heatmap, ind=None, mask=None, cat=None, **kwargs):  # type: ignore[no-untyped-def]
+    # p in {0, 1} moved to the nearest representable interior value: every term finite, no other p changed.
+    if not kwargs.get("from_logits", False) and pred_prob.is_floating_point():
+        info = torch.finfo(pred_prob.dtype)
+        pred_prob = pred_prob.clamp(info.tiny, 1 - info.eps / 2)
+    return ref.penalty_reduced_focal(pred_prob, gt_heatmap, ind, mask, cat, **kwargs)
+
+
 # --------------------------------------------------------------------------- gathered heads
 def _reg(output, mask, ind, target, *, kind="l1", expand=True, eps=1e-4, norm="mask", transposed=False, leak=False,  # type: ignore[no-untyped-def]
          check=True, naive=False, seed_product=False):
@@ -158,6 +166,17 @@ def _reg_mutant(**cfg):  # type: ignore[no-untyped-def]
         return _reg(output, mask, ind, target, **cfg)
 
     return f
+
+
+def reg_abs_via_sqrt(output, mask, ind, target):  # type: ignore[no-untyped-def]
+    # |d| as sqrt(d^2): the same value, but the gradient at d = 0 is 0 * inf = nan.
+    ref.reg_weighted_l1(output.detach(), mask, ind, target.detach())
+    _b, _d, h, w = output.shape
+    pred = _gather(output, ind)
+    m = mask.to(output.dtype)
+    m = m.unsqueeze(2).expand_as(pred) if m.dim() == 2 else m
+    d = torch.where(m > 0, pred - target, torch.zeros_like(pred))
+    return (m * torch.sqrt(d * d)).sum() / (m.sum() + 1e-4)
 
 
 def reg_in_place(output, mask, ind, target):  # type: ignore[no-untyped-def]
@@ -347,6 +366,13 @@ def _generic_mutant(**cfg):  # type: ignore[no-untyped-def]
     return f
 
 
+def generic_heatmap_cut_to_fit(outputs, batch, *, weights, heads=ref.LOSS_ORDER, sigmoid_dep_sec=False):  # type: ignore[no-untyped-def]
+    # A batch heatmap with more classes than the head is cut to the head's instead of rejected.
+    if outputs and "hm" in outputs[0] and "hm" in batch:
+        batch = {**batch, "hm": batch["hm"][:, : outputs[0]["hm"].shape[1]]}
+    return ref.generic_loss(outputs, batch, weights=weights, heads=heads, sigmoid_dep_sec=sigmoid_dep_sec)
+
+
 def generic_dropout(outputs, batch, *, weights, heads=ref.LOSS_ORDER, sigmoid_dep_sec=False):  # type: ignore[no-untyped-def]
     outs = [{**o, **({"hm": F.dropout(o["hm"], 0.3, training=True)} if "hm" in o else {})} for o in outputs]
     if not any("hm" in o for o in outputs):
@@ -424,7 +450,7 @@ MUTANTS = [
            ("finite_gradients", "agrees_with_numpy")),
     Mutant("keras_threshold_by_default", PF, _focal_mutant(dense_threshold=0.99),
            "positives are y > 0.99 when no threshold is given (keras-cv's default), not y == 1",
-           ("agrees_with_numpy",)),
+           ("agrees_with_numpy", "gather_form_equals_dense_form")),
     *(Mutant(f"default_{k}_changed", PF, _focal_default_changed(k, alt), f"the default of {k} is {alt!r}",
              ("defaults_honoured",)) for k, alt in _PF_DEFAULTS),
     Mutant("returns_float32", PF, _float32(ref.penalty_reduced_focal), "returns float32",
@@ -437,6 +463,9 @@ MUTANTS = [
     Mutant("cpu_constant", PF, _cpu_constant(ref.penalty_reduced_focal), "builds a tensor on the CPU", _DEVICE),
     Mutant("heatmap_broadcast_over_batch", PF, focal_heatmap_broadcast, "one image's (C, H, W) heatmap broadcast over the batch",
            ("rejects_shape_mismatch",)),
+    Mutant("probabilities_kept_off_the_ends", PF, focal_probabilities_kept_off_the_ends,
+           "p in {0, 1} moved to the nearest interior value (an eps by the back door): no infinite term",
+           ("infinite_exactly_where_a_term_is",)),
     Mutant("slots_cut_to_fit", PF, focal_slots_broadcast, "a mask or cat of another slot count is cut or padded to ind's",
            ("rejects_shape_mismatch",)),
     # --- reg_weighted_l1 ----------------------------------------------------------------------------
@@ -450,6 +479,8 @@ MUTANTS = [
            ("masked_entries_do_not_matter", "agrees_with_numpy")),
     Mutant("seed_mask_product", RG, _reg_mutant(seed_product=True),
            "the seed's l1(pred * mask, target * mask): 0 * nan = nan from padding", ("agrees_with_numpy",)),
+    Mutant("abs_via_sqrt", RG, reg_abs_via_sqrt, "|d| as sqrt(d * d): a nan gradient where the prediction is exact",
+           ("finite_gradients",)),
     Mutant("squared_error", RG, _reg_mutant(kind="l2"), "L2 where the head is L1", ("agrees_with_numpy",)),
     Mutant("returns_float32", RG, _float32(ref.reg_weighted_l1), "returns float32", ("output_dtype_and_shape", "low_precision_matches_float32")),
     Mutant("writes_into_output_in_place", RG, reg_in_place, "writes into the caller's map in place", ("inputs_not_modified",)),
@@ -523,6 +554,9 @@ MUTANTS = [
     Mutant("residual_broadcast", RT, rot_residual_broadcast, "one residual broadcast over both bins",
            ("rejects_shape_mismatch",)),
     Mutant("cpu_constant", RT, _cpu_constant(ref.bin_rot), "builds a tensor on the CPU", _DEVICE),
+    Mutant("seed_compute_rot_loss", RT, ref.seed_bin_rot,
+           "the seed's masked bin logits times 0 (0 * nan = nan from padding) and a mean over all B*M slots",
+           ("finite_gradients", "agrees_with_numpy")),
     # --- generic_loss ----------------------------------------------------------------------------------------
     Mutant("stacks_summed", GN, _generic_mutant(stacks="sum"), "sums the stacks instead of averaging them",
            ("stacks_are_averaged", "agrees_with_numpy")),
@@ -548,4 +582,6 @@ MUTANTS = [
     Mutant("depth_transform_missing", GN, _generic_mutant(depth=False), "the depth head compares raw logits with depths",
            ("agrees_with_numpy",)),
     Mutant("cpu_constant", GN, generic_cpu_constant, "builds a tensor on the CPU", _DEVICE),
+    Mutant("batch_heatmap_cut_to_fit", GN, generic_heatmap_cut_to_fit,
+           "a batch heatmap with more classes than the head is cut to fit instead of rejected", ("rejects_shape_mismatch",)),
 ]

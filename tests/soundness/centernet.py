@@ -250,7 +250,7 @@ def depth_exp_form_float64(output, target, ind, mask, cat):  # type: ignore[no-u
     b, c = output.shape[:2]
     sel = m > 0
     eps = 1e-6
-    total = torch.zeros((), dtype=torch.float64)
+    total = _connected_zero(output, target).double()
     for i, j in zip(*torch.nonzero(sel, as_tuple=True)):
         x = output[i, int(cat[i, j]) if c > 1 else 0].flatten()[ind[i, j]].double()
         t = torch.exp(-x.clamp(min=0))
@@ -258,6 +258,12 @@ def depth_exp_form_float64(output, target, ind, mask, cat):  # type: ignore[no-u
         dep = torch.where(x >= 0, (t - eps * (1 + t)) / (1 + eps * (1 + t)), (1 - eps * (1 + u)) / (u + eps * (1 + u)))
         total = total + m[i, j].double() * (dep - target.reshape(m.shape)[i, j].double()).abs()
     return (total / (m.double().sum() + 1e-4)).to(output.dtype)
+
+
+def _connected_zero(*ts: torch.Tensor) -> torch.Tensor:
+    """0 attached to the graph of every input (a sum over no element: finite whatever the unread values hold), so
+    that a batch without an active slot still back-propagates (zero gradients), as a training loss must."""
+    return sum((t.flatten()[:0].sum() for t in ts[1:]), ts[0].flatten()[:0].sum())
 
 
 # --------------------------------------------------------------------------- bin_rot
@@ -283,7 +289,7 @@ def rot_selected_cross_entropy(output, mask, ind, rotbin, rotres):  # type: igno
     m = _rot_check(output, mask, ind, rotbin, rotres)
     sel = m > 0
     if not bool(sel.any()):
-        return output.new_zeros(())
+        return _connected_zero(output, rotres)
     pred, w, bins, res = _read(output, ind)[sel], m[sel], rotbin[sel], rotres[sel]
     total = output.new_zeros(())
     for k in (0, 1):
@@ -302,7 +308,7 @@ def rot_float64_logsumexp(output, mask, ind, rotbin, rotres):  # type: ignore[no
     m = _rot_check(output, mask, ind, rotbin, rotres)
     sel = m > 0
     if not bool(sel.any()):
-        return output.new_zeros(())
+        return _connected_zero(output, rotres)
     pred, w, bins, res = _read(output, ind)[sel].double(), m[sel].double(), rotbin[sel], rotres[sel].double()
     ce = torch.zeros((), dtype=torch.float64)
     resid = torch.zeros((), dtype=torch.float64)
