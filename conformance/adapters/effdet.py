@@ -40,6 +40,38 @@ _TRANSLATIONS = {
     "empty input: the mean of nothing); any other reduction raises ValueError in the adapter",
 }
 
+
+# regression family (adapters-rest) --------------------------------------------------------------------------
+_REGRESSION = {
+    "weight": "passed as weights (multiplies each element's loss, broadcast)",
+    "reduction": "size_average=True is 'mean', False 'sum'; 'none' is one size_average=False call per element; an "
+    "unknown reduction raises ValueError in the adapter",
+}
+
+
+def _regression_source(function: str, keyword: str, scale: str) -> str:
+    return src(
+        f"""
+        import torch
+        def impl(input, target, *, beta=1.0, weight=None, reduction="none"):
+            from effdet.loss import {function}
+            def call(x, y, w, size_average):
+                return {function}(x, y, {keyword}, weights=w, size_average=size_average){scale}
+            if reduction not in ("none", "mean", "sum"):
+                raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {{reduction!r}} (effdet has "
+                                 "size_average)")
+            if reduction != "none" or input.shape != target.shape:  # a mismatch is seen by the library as given
+                return call(input, target, weight, reduction == "mean")
+            x, y = input.reshape(-1), target.reshape(-1)
+            w = None if weight is None else torch.broadcast_to(weight, input.shape).reshape(-1)
+            if x.numel() == 0:  # no element to call it on: the empty sum, viewed as empty
+                return call(x, y, w, False).expand(0).reshape(input.shape)
+            per = [call(x[i], y[i], None if w is None else w[i], False) for i in range(x.numel())]
+            return torch.stack(per).reshape(input.shape)
+        """
+    )
+
+
 ADAPTERS = [
     # sigmoid family
     Adapter(
@@ -93,4 +125,14 @@ ADAPTERS = [
         function="effdet.loss.focal_loss_legacy",
         options=("alpha", "gamma", "normalizer"),
     ),
+    # regression family (adapters-rest): smooth_l1_loss(input, target, beta, weights, size_average) is the
+    # spec's smooth L1 (L1 for beta < 1e-5) times weights, mean or sum; huber_loss(delta) is delta times it.
+    Adapter(LIBRARY, "smooth_l1", _regression_source("smooth_l1_loss", "beta=beta", ""),
+            translations={"beta": "passed explicitly (the library's default is 1/9)", **_REGRESSION},
+            function="effdet.loss.smooth_l1_loss", options=("beta", "weights", "size_average")),
+    Adapter(LIBRARY, "smooth_l1", _regression_source("huber_loss", "delta=beta", " / beta"), variant="huber",
+            translations={"beta": "delta = beta, and the Huber loss divided by beta: Huber(delta) / delta is smooth "
+                          "L1 with beta = delta", **_REGRESSION},
+            function="effdet.loss.huber_loss", options=("delta", "weights", "size_average")),
 ]
+

@@ -129,3 +129,63 @@ def _adapters() -> list[Adapter]:
 
 
 ADAPTERS = _adapters()
+
+# softmax family (adapters-rest): class indices -> LabelSmoothingCrossEntropy(smoothing), probabilities ->
+# SoftTargetCrossEntropy. Both take (rows, C) logits (the class axis last, log_softmax(dim=-1)) and return the
+# mean over the rows; the canonical (N, C, *) layout is moved to rows of C, 'none' and 'sum' come from one
+# call per row (a batch of one row is that row's loss).
+_CE_SOURCE = src(
+    """
+    import torch
+    def impl(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+        from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+        if weight is not None:
+            raise NotImplementedError("timm's cross-entropies take no class weight")
+        if reduction not in ("none", "mean", "sum"):
+            raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r} (timm has one fixed "
+                             "reduction, the mean over rows)")
+        soft = target.is_floating_point()
+        if soft and label_smoothing:
+            raise NotImplementedError("SoftTargetCrossEntropy takes no smoothing (timm smooths in its mixup)")
+        # An ignore_index that no target equals changes nothing; one that some target equals is not expressible
+        # (probability targets: ignore_index does not apply).
+        if not soft and bool((target == ignore_index).any()):
+            raise NotImplementedError(f"timm has no ignore_index: targets equal to {ignore_index} would not be ignored")
+        loss = SoftTargetCrossEntropy() if soft else LabelSmoothingCrossEntropy(smoothing=label_smoothing)
+        if logits.dim() < 2:  # unbatched (C,): one row
+            x, t, rows_shape = logits.reshape(1, -1), (target.reshape(1, -1) if soft else target.reshape(1)), ()
+        else:
+            c = logits.shape[1]
+            x = logits.movedim(1, -1).reshape(-1, c)
+            t = target.movedim(1, -1).reshape(-1, c) if soft else target.reshape(-1)
+            rows_shape = logits.shape[:1] + logits.shape[2:]
+        if logits.shape[:1] + logits.shape[2:] != (target.shape[:1] + target.shape[2:] if soft else target.shape):
+            return loss(logits, target)  # the library sees the mismatch as given
+        if reduction == "mean":
+            return loss(x, t)
+        if x.shape[0] == 0:  # no row to call it on: the empty call's 0-d result, viewed as empty
+            per = loss(x, t).expand(0)
+        else:
+            per = torch.stack([loss(x[i:i + 1], t[i:i + 1]) for i in range(x.shape[0])])
+        return per.sum() if reduction == "sum" else per.reshape(rows_shape)
+    """
+)
+
+ADAPTERS.append(Adapter(
+    LIBRARY, "softmax_cross_entropy", _CE_SOURCE,
+    translations={
+        "target": "class indices -> LabelSmoothingCrossEntropy(smoothing=label_smoothing); probabilities -> "
+        "SoftTargetCrossEntropy (no smoothing: another label_smoothing raises NotImplementedError)",
+        "layout": "(N, C, *) logits moved to rows of C classes (timm's class axis is the last), targets alike; "
+        "unbatched (C,) logits as one row",
+        "reduction": "timm returns the mean over rows: 'mean' is one call; 'none' and 'sum' one call per row (a batch "
+        "of one row), stacked or summed; an unknown reduction raises ValueError in the adapter",
+        "weight, ignore_index": "none in timm: the adapter raises NotImplementedError for a weight, and for "
+        "index targets equal to ignore_index (-100 by default), which timm would not ignore; an ignore_index no "
+        "target equals changes nothing and is accepted",
+    },
+    function="timm.loss.LabelSmoothingCrossEntropy, timm.loss.SoftTargetCrossEntropy",
+    options=("smoothing",),
+    not_covered={},
+))
+

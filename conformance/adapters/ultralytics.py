@@ -7,6 +7,59 @@ from conformance.adapters._model import Adapter, Library, src
 LIBRARY = Library("ultralytics", module="ultralytics", distribution="ultralytics", framework="torch",
                   doc_url="https://docs.ultralytics.com/reference/utils/loss/")
 
+# IoU family (adapters-rest) ------------------------------------------------------------------------------------
+_IOU_FLAGS = {"iou_loss": "", "giou_loss": "GIoU=True, ", "diou_loss": "DIoU=True, ", "ciou_loss": "CIoU=True, "}
+
+
+def _iou_source(spec_id: str) -> str:
+    mode_kw = 'mode="linear", ' if spec_id == "iou_loss" else ""
+    if spec_id == "iou_loss":
+        loss = ("if mode != 'linear':  # the library returns the IoU; the UnitBox modes are keras-cv's\n"
+                "                raise NotImplementedError(f\"no loss modes (the metric is the IoU): mode {mode!r}\")\n"
+                "            loss = 1 - iou")
+    else:
+        loss = "loss = 1 - iou"
+    return src(
+        f"""
+        import torch
+        def impl(boxes1, boxes2, *, {mode_kw}reduction="none", eps=1e-7):
+            from ultralytics.utils.metrics import bbox_iou
+            if reduction not in ("none", "mean", "sum"):
+                raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {{reduction!r}} (bbox_iou returns "
+                                 "one value per pair; the adapter reduces)")
+            iou = bbox_iou(boxes1, boxes2, xywh=False, {_IOU_FLAGS[spec_id]}eps=eps).squeeze(-1)
+            {loss}
+            if reduction == "none":
+                return loss
+            if reduction == "sum":
+                return loss.sum()
+            return loss.mean() if loss.numel() else loss.sum()  # the canonical mean of no pairs is 0
+        """
+    )
+
+
+def _iou_adapter(spec_id: str) -> Adapter:
+    translations = {
+        "loss": "1 - bbox_iou(...)" + ("; mode 'linear' only (the modes are keras-cv's: another raises "
+                                       "NotImplementedError)" if spec_id == "iou_loss" else ""),
+        "output": "bbox_iou keeps the coordinate axis, (..., 1): squeezed to (...)",
+        "reduction": "bbox_iou returns one value per pair: 'mean' (0 for no pairs, the canonical value) and 'sum' are "
+        "the adapter's; an unknown reduction raises ValueError in the adapter",
+        "eps": "passed through",
+        "box format": "xywh=False: xyxy boxes passed as they are",
+    }
+    return Adapter(
+        LIBRARY, spec_id, _iou_source(spec_id), translations=translations,
+        function="ultralytics.utils.metrics.bbox_iou",
+        options=("eps",) + (("GIoU", "DIoU", "CIoU") if spec_id != "iou_loss" else ()),
+        not_covered={"xywh": "True (centre and size, the library's default) is not exercised: canonical xyxy boxes "
+                     "reach it only through a conversion that rounds ((x1 + x2) / 2 far from the origin, or for boxes "
+                     "small against their coordinates), which the suite would blame on ultralytics. Seen while it "
+                     "was tried: with xywh=True the CIoU aspect term w / h has no eps, so a point box gives 0 / 0 "
+                     "(bbox_iou([1, 1, 0, 0], [1, 1, 0, 0], xywh=True, CIoU=True) = nan)"},
+    )
+
+
 ADAPTERS = [
     # sigmoid family. FocalLoss.forward returns FL.mean(1).sum() (seed 004): the canonical
     # reductions are reached through layouts, never by recomputing the loss:
@@ -49,4 +102,7 @@ ADAPTERS = [
         function="ultralytics.utils.loss.FocalLoss",
         options=("gamma", "alpha"),
     ),
+    # IoU family (adapters-rest): utils.metrics.bbox_iou returns IoU / GIoU / DIoU / CIoU per pair (broadcast),
+    # shaped (..., 1); the losses are 1 - that value, with xyxy boxes (xywh=False).
+    *[_iou_adapter(sid) for sid in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss")],
 ]
