@@ -91,6 +91,15 @@ def requirement_missing(requires: tuple[str, ...]) -> str | None:
     return None
 
 
+def _declines(exc: BaseException) -> bool:
+    """The target does not take this example's options: NotImplementedError (an adapter for a
+    library without the option), or a TypeError for a canonical keyword its signature lacks (a
+    function written before the option existed). Neither is judged; both are counted."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    return isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc)
+
+
 def _first_error(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
@@ -256,7 +265,7 @@ def _execute(
             # counted, and a property no example of which it accepts is reported as not
             # applicable. Any other exception is judged as usual.
             err = _first_error(exc)
-            if example is not None and isinstance(err, TargetError) and isinstance(err.original, NotImplementedError):
+            if example is not None and isinstance(err, TargetError) and _declines(err.original):
                 rec.not_implemented += 1
                 rec.not_implemented_message = rec.not_implemented_message or safe_text(err.original, limit=300)
                 hypothesis.reject()
@@ -273,8 +282,9 @@ def _execute(
             prop.check(target, example or {})
         except Exception as exc:  # noqa: BLE001 - a failure inside a region is counted, not raised
             err = _first_error(exc)
-            if not inside or isinstance(err, SkipProperty) or example is None:
-                raise
+            if (not inside or isinstance(err, SkipProperty) or example is None
+                    or (isinstance(err, TargetError) and _declines(err.original))):
+                raise  # a declined example is not a deviation: checked() rejects it
             rec.count_deviation(inside[0], safe_text(err, limit=600),
                                 repro.to_source(rec.example) if rec.example is not None else None)
             # The example object itself, for the diagnosis (conformance.diagnose) after the run.
@@ -309,11 +319,11 @@ def _execute(
     except hyp_errors.Unsatisfiable:
         if rec.not_implemented:
             raise SkipProperty(f"not applicable: the target declines every example this property draws "
-                               f"(NotImplementedError: {rec.not_implemented_message})") from None
+                               f"({rec.not_implemented_message})") from None
         raise
     if rec.not_implemented:
         rec.note(f"{rec.not_implemented} drawn example(s) not judged: the target declined them with "
-                 f"NotImplementedError ({rec.not_implemented_message})")
+                 f"NotImplementedError or an unknown keyword ({rec.not_implemented_message})")
 
 
 def _record_failure(out: Outcome, err: BaseException, rec: recorder.Recorder, prop: Property, target: Target) -> None:

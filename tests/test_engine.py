@@ -145,7 +145,7 @@ def test_cli_run_on_a_broken_target_fails_and_reports_it(tmp_path: Path) -> None
     failed = {o["property"] for o in data["outcomes"] if o["status"] == "failed"}
     assert {"agrees_with_numpy", "seed_004_worked_table"} <= failed
     md = (tmp_path / "conformance.md").read_text()
-    assert "agrees_with_numpy" in md and "Repro" in md
+    assert "agrees_with_numpy" in md and "shortest counterexample" in md
 
 
 def test_known_deviation_turns_failure_into_xfail_and_flags_stale_entries(tmp_path: Path) -> None:

@@ -153,7 +153,8 @@ def segfaults(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def wrong_for_large_logits_logged(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def wrong_for_large_logits_logged(logits: torch.Tensor, targets: torch.Tensor, *, weight: torch.Tensor | None = None,
+                                  pos_weight: torch.Tensor | None = None, reduction: str = "none") -> torch.Tensor:
     """Off by one wherever |logits| > 10, and logs every call's input.
 
     With ``CONFORMANCE_CALL_LOG`` set, appends one JSON line per call, so a test
@@ -164,5 +165,7 @@ def wrong_for_large_logits_logged(logits: torch.Tensor, targets: torch.Tensor) -
     if log:
         with open(log, "a", encoding="utf-8") as f:
             f.write(json.dumps({"logits": logits.tolist(), "targets": targets.tolist(), "dtype": str(logits.dtype)}) + "\n")
-    out = sigmoid_bce(logits, targets)
+    if reduction != "none":
+        raise NotImplementedError("this fixture judges elementwise values only")
+    out = sigmoid_bce(logits, targets, weight=weight, pos_weight=pos_weight)
     return torch.where(logits.abs() > 10, out + 1, out)
