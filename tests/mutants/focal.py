@@ -279,10 +279,40 @@ def focal_broadcasts_targets(logits, targets, *, alpha=0.25, gamma=2.0):  # type
     return ref.sigmoid_focal(*torch.broadcast_tensors(logits, targets), alpha=alpha, gamma=gamma)
 
 
+@bce_keywords
+def bce_unchecked_targets(logits, targets):  # type: ignore[no-untyped-def]
+    # The stable formula without the domain check: targets outside [0, 1] give a value.
+    return (1 - targets) * F.softplus(logits) + targets * F.softplus(-logits)
+
+
+@focal_keywords
+def focal_unchecked_targets(logits, targets, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    # The plain formula without the domain checks: targets outside [0, 1] give a value.
+    ce = (1 - targets) * F.softplus(logits) + targets * F.softplus(-logits)
+    p = torch.sigmoid(logits)
+    loss = ce * (p + targets - 2 * p * targets).abs() ** gamma
+    if alpha is not None:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return loss
+
+
+def weighted_broadcasts_weights(logits, targets, weights, **kwargs):  # type: ignore[no-untyped-def]
+    # Expands weights of another broadcastable shape to the anchors' instead of rejecting them.
+    try:
+        weights = weights.expand(logits.shape[:-1])
+    except RuntimeError:
+        pass
+    return ref.weighted_sigmoid_focal(logits, targets, weights, **kwargs)
+
+
 B, F_, W = "sigmoid_bce", "sigmoid_focal", "weighted_sigmoid_focal"
 _DEVICE = ("cuda_matches_cpu", "mps_matches_cpu")
 
 MUTANTS = [
+    Mutant("unchecked_targets", B, bce_unchecked_targets, "accepts targets outside [0, 1]", ("rejects_invalid_inputs",)),
+    Mutant("unchecked_targets", F_, focal_unchecked_targets, "accepts targets outside [0, 1]", ("rejects_invalid_inputs",)),
+    Mutant("broadcasts_weights", W, weighted_broadcasts_weights, "silently broadcasts weights of another shape",
+           ("rejects_shape_mismatch",)),
     Mutant("naive_softplus", B, bce_naive_softplus, "log(1 + exp(x)) overflows for large logits",
            ("agrees_with_numpy", "agrees_with_exact", "agrees_with_tensorflow", "finite_gradients", "label_flip_symmetry",
             "error_profile", "low_precision_matches_float32")),
