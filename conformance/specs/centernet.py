@@ -26,13 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from conformance import checks as ck
 from conformance import strategies as hh
-from conformance.generic import map_tensors, walk_tensors
 from conformance.spec import Arg, Category, Convention, ErrorInput, Keyword, Oracle, Spec, Variant, Want, register
 from conformance.targets import Target
 from impls import centernet as ref
