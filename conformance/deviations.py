@@ -26,7 +26,8 @@ float64 NumPy arrays, and a comparison that yields an array counts as true when
 any element is (``abs(logits) > 1e30``). Also bound: ``dtype`` (the name of the
 first floating argument's dtype, e.g. ``"float64"``), ``np``, ``any``, ``all``,
 ``abs``, ``min``, ``max``, ``max_abs(a)``, ``numel(a)``, ``soft(t)`` (some value
-strictly between 0 and 1) and ``shape(a)``.
+strictly between 0 and 1), ``shape(a)`` and ``get(name, default)`` (the example's value
+of ``name``, or ``default`` where the example lacks it or holds None).
 
 Files: every ``*.toml`` in ``conformance/deviations/`` (one per library, plus
 the seed variants), and any file given with ``--deviations``. Each file set is
@@ -123,13 +124,14 @@ def predicate_namespace(example: dict[str, Any], dtype: str | None = None) -> di
         shape=lambda a: tuple(np.shape(a)),
         none=None,
     )
+    ns["get"] = lambda name, default=None: default if ns.get(name) is None else ns[name]
     return ns
 
 
 @dataclass(frozen=True)
 class Deviation:
     target: str
-    spec: str
+    spec: str  # the TOML may give a list of spec ids (one Deviation each)
     property: str  # a name or an fnmatch pattern; the TOML may give a list of them
     reason: str
     kind: str = "defect"
@@ -208,9 +210,10 @@ def _parse(path: Path) -> list[Deviation]:
         pred = entry.get("where")
         code = _check_predicate(pred, where) if pred else None
         props = entry["property"] if isinstance(entry["property"], list) else [entry["property"]]
+        specs = entry["spec"] if isinstance(entry["spec"], list) else [entry["spec"]]
         out.extend(
-            Deviation(entry["target"], entry["spec"], p, " ".join(entry["reason"].split()), entry["kind"], pred, str(path), code)
-            for p in props
+            Deviation(entry["target"], s, p, " ".join(entry["reason"].split()), entry["kind"], pred, str(path), code)
+            for s in specs for p in props
         )
     return out
 

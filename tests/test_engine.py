@@ -253,3 +253,27 @@ def test_a_target_returning_a_non_tensor_fails_with_a_clear_message() -> None:
     out = run_property(get_spec("sigmoid_bce").properties["agrees_with_numpy"], t, profile="ci")
     # (the shrunk example may be 0-d, whose tolist() is a float)
     assert out.status == "failed" and re.search(r"returned (list|float), but the canonical signature", out.message)
+
+
+def test_deviation_files_list_specs_and_predicates_read_optional_arguments(tmp_path: Path) -> None:
+    import numpy as np
+
+    from conformance.deviations import load_deviations, matching
+
+    devs = tmp_path / "devs.toml"
+    devs.write_text(
+        '[[deviation]]\ntarget = "lib"\nspec = ["iou_loss", "giou_loss"]\nproperty = ["a", "b_*"]\n'
+        "where = \"max_abs(logits) * max(1, max_abs(get('weight', 1))) > 10\"\n"
+        'kind = "defect"\nreason = "r"\n'
+    )
+    loaded = load_deviations([devs])
+    mine = [d for d in loaded if d.source == str(devs)]
+    assert sorted((d.spec, d.property) for d in mine) == [
+        ("giou_loss", "a"), ("giou_loss", "b_*"), ("iou_loss", "a"), ("iou_loss", "b_*")]
+    (dev,) = matching(mine, "lib", "giou_loss", "b_x")
+    assert not matching(mine, "lib", "ciou_loss", "a")
+    # An absent or None optional argument takes get's default; a present one its value.
+    assert not dev.covers({"logits": torch.tensor([4.0])})
+    assert not dev.covers({"logits": torch.tensor([4.0]), "weight": None})
+    assert dev.covers({"logits": torch.tensor([4.0]), "weight": torch.tensor([3.0])})
+    assert dev.covers({"logits": torch.tensor([np.float32(11.0)])})

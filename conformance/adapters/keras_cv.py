@@ -111,10 +111,11 @@ def _iou_source(spec_id: str) -> str:
             keras()  # the TensorFlow backend, checked
             import keras_cv
             {eps_check}loss = {make}
-            # (N, 4) as they are; other layouts flattened over the leading axes, the last axis kept (a box of
-            # another length still reaches the library's own check).
+            # Pairs of equal shape: (N, 4) as they are, other layouts flattened over the leading axes (the last
+            # axis kept, so that a box of another length still reaches the library's own check). Shapes that
+            # differ pass through untouched, so that keras-cv itself meets the mismatch.
             def flat(b):
-                return b if b.dim() == 2 else b.reshape(-1, b.shape[-1])
+                return b if b.dim() == 2 or boxes1.shape != boxes2.shape else b.reshape(-1, b.shape[-1])
             with warnings.catch_warnings():  # axis="no_reduction" warns that it is a temporary API
                 warnings.simplefilter("ignore")
                 out = tf_call(lambda b1, b2: loss(b2, b1), flat(boxes1), flat(boxes2))
@@ -131,7 +132,7 @@ def _iou_adapters() -> list[Adapter]:
             "tensors": "through the TF bridge (tf.GradientTape); the result in the dtype keras-cv returned",
             "arguments": "loss(y_true=boxes2, y_pred=boxes1) (the losses are symmetric)",
             "bounding_box_format": "'xyxy' (the canonical format; keras-cv converts it to its own yxyx internally)",
-            "layout": "boxes (..., 4) other than (N, 4) flattened to (N, 4) and the result reshaped back",
+            "layout": "pairs of equal shape (..., 4) other than (N, 4) flattened to (N, 4) and the result reshaped back; shapes that differ reach keras-cv untouched",
             "reduction": "passed to the Keras Loss base ('none', 'mean', 'sum' are Keras's names too)",
             "dtype": "the Keras Loss's dtype = the boxes' dtype (Keras's default, floatx, would compute float32)",
         }
