@@ -35,7 +35,10 @@ def _focal(from_logits: bool) -> str:
         def impl(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):
             from segmentation_models_pytorch.losses import FocalLoss
             loss = FocalLoss(mode="binary", alpha=alpha, gamma=gamma, reduction=reduction, from_logits=FROM_LOGITS)
-            out = loss(logits if FROM_LOGITS else torch.sigmoid(logits), targets)
+            # Integer logits go in as they are (the library's input of that dtype): torch.sigmoid would promote
+            # them to float32 and hide the dtype from smp.
+            y_pred = logits if FROM_LOGITS or not logits.is_floating_point() else torch.sigmoid(logits)
+            out = loss(y_pred, targets)
             # mode='binary' flattens both inputs: 'none' comes back as (N,).
             return out.reshape(logits.shape) if reduction == "none" and out.numel() == logits.numel() else out
         """
@@ -89,7 +92,8 @@ ADAPTERS = [
         translations={"alpha": "passed through (None: no weighting)", "gamma, reduction": "passed through",
                       "layout": "mode='binary' flattens the inputs: 'none' reshaped back to the logits' shape",
                       "from_logits": "False: the logits' sigmoid, computed by torch in the input's dtype, is passed "
-                      "(smp clamps it to [eps, 1 - eps] and takes log(p / (1 - p)))"},
+                      "(smp clamps it to [eps, 1 - eps] and takes log(p / (1 - p))); integer logits are passed as "
+                      "they are, so the library sees the integer dtype (torch.sigmoid would promote it to float32)"},
         function="segmentation_models_pytorch.losses.FocalLoss(mode='binary')",
         options=("alpha", "gamma", "reduction", "from_logits", "eps"),
         not_covered=_FOCAL_NOT_COVERED,

@@ -74,6 +74,10 @@ ADAPTERS = [
             import torch
             def impl(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):
                 from ultralytics.utils.loss import FocalLoss
+                if alpha is not None and alpha == 0:
+                    raise NotImplementedError("ultralytics' FocalLoss applies alpha only where alpha > 0: alpha = 0 is "
+                                              "its 'no weighting', so the spec's alpha = 0 (negatives only) has no "
+                                              "equivalent")
                 # A fresh module per call: FocalLoss keeps its alpha tensor, converted to the last input's dtype.
                 loss = FocalLoss(gamma=gamma, alpha=0.0 if alpha is None else alpha)
                 if logits.shape != targets.shape:  # the library sees the mismatch as given
@@ -95,7 +99,8 @@ ADAPTERS = [
         translations={
             "reduction": "FL.mean(1).sum() reached through layouts: 'sum' as (N, 1), 'mean' as (1, N), 'none' one "
             "(1, 1) call per element; any other reduction raises ValueError in the adapter",
-            "alpha": "None -> 0 (ultralytics applies alpha only when alpha > 0)",
+            "alpha": "None -> 0 (ultralytics applies alpha only when alpha > 0); the spec's alpha = 0 has no "
+            "equivalent (0 is the library's 'no weighting'): the adapter raises NotImplementedError for it",
             "gamma": "passed explicitly (the library's default is 1.5, the canonical 2.0)",
             "state": "a fresh FocalLoss per call (the module converts and keeps its alpha tensor)",
         },
