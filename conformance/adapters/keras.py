@@ -42,11 +42,13 @@ def _keras_sigmoid_source(spec: str, *, from_logits: bool, label_smoothing: floa
     prep = src(
         f"""
         def _prepare(logits, targets):
-            x = logits if FROM_LOGITS else torch.sigmoid(logits)
+            # Integer logits go in as they are (Keras's own dtype handling meets them): torch.sigmoid would
+            # promote them to float32 first.
+            x = logits if FROM_LOGITS or not logits.is_floating_point() else torch.sigmoid(logits)
             z = (targets - LABEL_SMOOTHING / 2) / (1 - LABEL_SMOOTHING) if LABEL_SMOOTHING else targets
             return x, z
         def _dtype(logits):
-            return {"FLOAT_NAMES[logits.dtype]" if dtype_of_input else "None"}
+            return {'FLOAT_NAMES.get(logits.dtype, str(logits.dtype).removeprefix("torch."))' if dtype_of_input else "None"}
         """
     )
     if spec == "sigmoid_bce":
@@ -107,7 +109,8 @@ def _keras_sigmoid_adapters() -> list[Adapter]:
             "label_smoothing": "0 (none)" if not smoothing else f"{smoothing}: Keras smooths targets to "
             f"z (1 - {smoothing}) + {smoothing / 2}; the adapter passes (z - {smoothing / 2}) / {1 - smoothing}, "
             "which that maps back onto z",
-            "dtype": "the input's dtype (Keras computes in it)" if dtype_of_input
+            "dtype": "the input's dtype, by name (Keras computes in it; an integer dtype is passed as such, and "
+            "Keras's own ops meet it)" if dtype_of_input
             else "None: Keras computes in floatx (float32) whatever the input dtype",
         }
         out.append(Adapter(

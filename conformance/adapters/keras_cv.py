@@ -28,19 +28,25 @@ def _source(*, from_logits: bool, label_smoothing: float) -> str:
         def impl(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):
             keras()  # the TensorFlow backend, checked
             import keras_cv
-            # keras-cv has no 'no weighting': alpha = 1/2 weights every element by 1/2, and Keras's
-            # sample_weight = 2 (its documented loss multiplier) undoes it exactly.
-            loss = keras_cv.losses.FocalLoss(alpha=0.5 if alpha is None else alpha, gamma=gamma,
-                                             from_logits=FROM_LOGITS, label_smoothing=LABEL_SMOOTHING,
-                                             reduction=reduction)
-            x = logits if FROM_LOGITS else torch.sigmoid(logits)
+            def focal(a):
+                return keras_cv.losses.FocalLoss(alpha=a, gamma=gamma, from_logits=FROM_LOGITS,
+                                                 label_smoothing=LABEL_SMOOTHING, reduction=reduction)
+            # keras-cv has no 'no weighting': its weight is alpha where y_true == 1 and 1 - alpha elsewhere,
+            # so alpha = 1 weights the positives by 1 and every other element by 0, alpha = 0 the reverse,
+            # and the sum of the two losses weights every element by exactly 1 (a factor applied and undone,
+            # such as alpha = 1/2 with sample_weight = 2, would overflow the backward pass twice as early).
+            loss = focal(alpha) if alpha is not None else None
+            pos, rest = (focal(1.0), focal(0.0)) if alpha is None else (None, None)
+            # Integer logits go in as they are (Keras's own dtype handling meets them): torch.sigmoid would
+            # promote them to float32 first.
+            x = logits if FROM_LOGITS or not logits.is_floating_point() else torch.sigmoid(logits)
             # keras-cv smooths targets to z (1 - s) + s / 2; these targets map back onto z (exact for s = 1/2).
             z = (targets - LABEL_SMOOTHING / 2) / (1 - LABEL_SMOOTHING) if LABEL_SMOOTHING else targets
             # keras-cv sums over the last axis: each element is fed as a row of length 1.
             if x.shape == z.shape:
                 x, z = x.reshape(-1, 1), z.reshape(-1, 1)
             if alpha is None:
-                out = tf_call(lambda a, b: loss(b, a, sample_weight=2.0), x, z)
+                out = tf_call(lambda a, b: pos(b, a) + rest(b, a), x, z)
             else:
                 out = tf_call(lambda a, b: loss(b, a), x, z)
             return out.reshape(logits.shape) if reduction == "none" and out.numel() == logits.numel() else out
@@ -56,7 +62,9 @@ def _adapters() -> list[Adapter]:
             translations={
                 "layout": "keras-cv sums over the last axis: each element fed as a row of length 1",
                 "tensors": "through the TF bridge (tf.GradientTape); the result in the dtype keras-cv returned",
-                "alpha": "None -> alpha = 0.5 with sample_weight = 2 (keras-cv has no 'no weighting')",
+                "alpha": "a value passed through; None -> FocalLoss(alpha=1) + FocalLoss(alpha=0) (keras-cv has no "
+                "'no weighting': its weight is alpha where y_true == 1 and 1 - alpha elsewhere, so the two weights add "
+                "to exactly 1 per element)",
                 "gamma": "passed through",
                 "reduction": "passed to the Keras Loss base ('none', 'mean', 'sum' are Keras's names too)",
                 "from_logits": "True: logits passed as they are" if from_logits
