@@ -139,6 +139,11 @@ class Deviation:
     source: str = ""
     _code: Any = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # Built in code rather than parsed from a file: the predicate is checked and compiled here.
+        if self.where is not None and self._code is None:
+            object.__setattr__(self, "_code", _check_predicate(self.where, f"deviation {self.key}"))
+
     def matches(self, target: str, spec: str, prop: str) -> bool:
         return (
             (target == self.target or fnmatch.fnmatchcase(target, self.target))

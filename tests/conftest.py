@@ -35,24 +35,3 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     )
     for t, what in times[:8]:
         tr.write_line(f"  {t:7.2f} s  {what}")
-
-
-# Adapters whose failures on a spec are not yet triaged into registered deviations (issue 13):
-# the project's own run marks their outcomes as expected failures with this reason, so an
-# untriaged library finding is visible as 'x' with the reason (and as a failure in
-# `conformance run` reports) but does not decide this repository's CI. Each entry goes once
-# its deviations are registered; a library passing here shows as XPASS.
-UNTRIAGED: dict[str, frozenset[str]] = {
-    "sigmoid_focal": frozenset({"keras", "keras_cv"}),
-}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    import re
-
-    for item in items:
-        m = re.search(r"::([a-z_0-9]+)::[a-z_0-9]+\[([a-z_0-9]+)(\[.*\])?\]$", item.nodeid)
-        if m and m.group(2) in UNTRIAGED.get(m.group(1), ()):
-            item.add_marker(pytest.mark.xfail(
-                reason=f"{m.group(2)} on {m.group(1)}: findings not yet triaged into registered deviations (issue 13)",
-                strict=False))

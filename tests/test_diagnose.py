@@ -292,3 +292,32 @@ def test_the_runner_diagnoses_a_deviating_outcome_from_its_first_deviating_examp
     out = run_property(prop, _target(soft_per_term), profile="ci", database=None, deviations=[dev])
     assert out.status == "xfailed"
     assert out.diagnosis is not None and out.diagnosis["signature"] == "soft_targets:per_term", out.diagnosis
+
+
+def test_a_registered_region_does_not_hide_a_second_defect_of_the_same_property() -> None:
+    """A planted target with two defects in one property, one registered with a region: the
+    region's examples are counted, and the other defect fails with its own counterexample."""
+    import re
+
+    from conformance.deviations import Deviation
+    from conformance.runner import run_property
+    from tests.fixtures.planted import two_defects
+
+    prop = get_spec(FOCAL).properties["agrees_with_numpy"]
+    soft = Deviation(target="planted:*", spec=FOCAL, property="agrees_with_numpy", reason="soft targets x 1.5",
+                     kind="convention", where="soft(targets)")
+    out = run_property(prop, _target(two_defects), profile="ci", database=None, deviations=[soft])
+    assert out.status == "failed", out.status
+    assert "reduction='sum'" in out.message, out.message
+    row = out.deviations[0]
+    assert row["state"] == "deviated" and row["count"] >= 1, row
+    # The counterexample lies outside the registered region: its targets are hard.
+    assert soft.covers({"targets": torch.tensor([0.5])})
+    assert "'reduction': 'sum'" in (out.counterexample or "")
+    values = re.findall(r"'targets': torch.tensor\((\[[^\]]*\]|[-0-9.e]+)", out.counterexample or "")
+    assert values and all(float(v) in (0.0, 1.0) for v in values[0].strip("[]").split(",") if v.strip()), values
+    # Registering the second defect too turns the outcome into a counted deviation.
+    half = Deviation(target="planted:*", spec=FOCAL, property="agrees_with_numpy", reason="sum halved",
+                     kind="defect", where="reduction == 'sum'")
+    both = run_property(prop, _target(two_defects), profile="ci", database=None, deviations=[soft, half])
+    assert both.status == "xfailed" and {r["state"] for r in both.deviations} == {"deviated"}, both.deviations
