@@ -285,6 +285,9 @@ ADAPTERS = [
         },
         function="keras.losses.KLDivergence(reduction=None)",
         capabilities=_TF,
+        options=("reduction (None: per element)",),
+        not_covered={"reduction='sum' / 'sum_over_batch_size'": "the adapter reduces Keras's per-element values itself "
+                     "(the spec's 'batchmean' has no Keras name)", "dtype": "floatx (float32) only"},
     ),
     # sigmoid family: Keras's own BinaryCrossentropy / BinaryFocalCrossentropy through the TF bridge.
     *_KERAS_SIGMOID,

@@ -146,6 +146,8 @@ ADAPTERS = [
         ),
         translations={"reduction": "passed through"},
         function="torch.nn.functional.cross_entropy",
+        options=("weight", "ignore_index", "label_smoothing", "reduction"),
+        not_covered={"size_average, reduce": "deprecated aliases of reduction"},
     ),
     Adapter(
         LIBRARY,
@@ -159,5 +161,7 @@ ADAPTERS = [
         ),
         translations={"reduction": "passed through"},
         function="torch.nn.functional.kl_div",
+        options=("reduction", "log_target"),
+        not_covered={"size_average, reduce": "deprecated aliases of reduction"},
     ),
 ]
