@@ -35,8 +35,6 @@ def _source(*, from_logits: bool, label_smoothing: float) -> str:
             # so alpha = 1 weights the positives by 1 and every other element by 0, alpha = 0 the reverse,
             # and the sum of the two losses weights every element by exactly 1 (a factor applied and undone,
             # such as alpha = 1/2 with sample_weight = 2, would overflow the backward pass twice as early).
-            loss = focal(alpha) if alpha is not None else None
-            pos, rest = (focal(1.0), focal(0.0)) if alpha is None else (None, None)
             # Integer logits go in as they are (Keras's own dtype handling meets them): torch.sigmoid would
             # promote them to float32 first.
             x = logits if FROM_LOGITS or not logits.is_floating_point() else torch.sigmoid(logits)
@@ -46,8 +44,10 @@ def _source(*, from_logits: bool, label_smoothing: float) -> str:
             if x.shape == z.shape:
                 x, z = x.reshape(-1, 1), z.reshape(-1, 1)
             if alpha is None:
+                pos, rest = focal(1.0), focal(0.0)
                 out = tf_call(lambda a, b: pos(b, a) + rest(b, a), x, z)
             else:
+                loss = focal(alpha)
                 out = tf_call(lambda a, b: loss(b, a), x, z)
             return out.reshape(logits.shape) if reduction == "none" and out.numel() == logits.numel() else out
         """
