@@ -126,7 +126,7 @@ def softmax_cross_entropy(
     w_t = valid.to(logits.dtype)
     if weight is not None:
         w_t = w_t * weight.to(logits.dtype)[safe]
-    nll = nll * w_t
+    nll = torch.where(w_t == 0, torch.zeros_like(nll), nll) * w_t  # 0, not 0 * inf, where the nll overflowed
     if eps > 0:
         wlp = lp if w is None else lp * w
         per = (1 - eps) * nll + (eps / n_cls) * -wlp.sum(dim=1)
@@ -173,7 +173,8 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weights: 
         raise ValueError(f"logits must have at least one class, got shape {tuple(logits.shape)}")
     idx = target.argmax(dim=-1, keepdim=True)
     nll = -torch.log_softmax(logits, dim=-1).gather(-1, idx).squeeze(-1)
-    return nll * weights.to(logits.dtype)
+    w = weights.to(logits.dtype)
+    return torch.where(w == 0, torch.zeros_like(nll), nll) * w  # 0, not 0 * inf, where the nll overflowed
 
 
 def _alpha_vector(alpha: float | torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor | None:

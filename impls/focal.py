@@ -92,15 +92,18 @@ def sigmoid_bce(
     """
     _check_pair(logits, targets)
     check_reduction(reduction)
-    positive = targets * _softplus(-logits)
+    # The weights multiply the coefficients, not the softplus terms: a softplus is finite
+    # for every finite logit, but pos_weight * softplus(-x) can overflow where the weighted
+    # loss does not (weight 0 must give 0, not 0 * inf = nan).
+    c_pos, c_neg = targets, 1 - targets
     if pos_weight is not None:
         _check_broadcastable("pos_weight", pos_weight, logits)
         check_values_in("pos_weight", pos_weight, 0.0, float("inf"))
-        positive = pos_weight * positive
-    loss = (1 - targets) * _softplus(logits) + positive
+        c_pos = pos_weight * c_pos
     if weight is not None:
         _check_broadcastable("weight", weight, logits)
-        loss = weight * loss
+        c_pos, c_neg = weight * c_pos, weight * c_neg
+    loss = c_neg * _softplus(logits) + c_pos * _softplus(-logits)
     return _reduce(loss, reduction)
 
 

@@ -49,7 +49,8 @@ def _check_weight(weight: torch.Tensor, input: torch.Tensor) -> None:
 def _weighted_reduce(loss: torch.Tensor, input: torch.Tensor, weight: torch.Tensor | None, reduction: str) -> torch.Tensor:
     if weight is not None:
         _check_weight(weight, input)
-        loss = loss * weight
+        # A zero weight removes the element, also where its loss overflowed (0 * inf is nan).
+        loss = torch.where(weight == 0, torch.zeros_like(loss), loss) * weight
     # An empty input's mean is nan (0/0), as torch's own losses give; its sum is 0.
     if reduction == "none":
         return loss
@@ -166,7 +167,8 @@ def weighted_smooth_l1(
         diff = diff * code_weights.to(dtype=input.dtype, device=input.device)
     loss = _smooth_l1_of(diff, b)
     if weights is not None:
-        loss = loss * weights.to(dtype=input.dtype).unsqueeze(-1)
+        w = weights.to(dtype=input.dtype).unsqueeze(-1)
+        loss = torch.where(w == 0, torch.zeros_like(loss), loss) * w  # 0, not 0 * inf, where the loss overflowed
     return loss
 
 

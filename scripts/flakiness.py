@@ -14,6 +14,7 @@ seed that produced it.
 
     python scripts/flakiness.py --random 10              # the test command, 10 random seeds
     python scripts/flakiness.py --random 10 --main-job   # the README's main job instead
+    python scripts/flakiness.py --seeds 2710907334       # replay a seed that found something
 
 Exit status 0 when every run agrees (derandomised) or nothing differs from the
 registry (random), 1 otherwise (listed), 2 when a run wrote no report.
@@ -71,9 +72,9 @@ def random_seeds(args: argparse.Namespace) -> int:
 
     env = {k: v for k, v in os.environ.items() if k != "CI"}  # the dev profile: random examples
     found: list[str] = []
+    seeds = args.seeds or [random.randrange(2**32) for _ in range(args.random)]
     with tempfile.TemporaryDirectory(prefix="flakiness-") as tmp:
-        for i in range(args.random):
-            seed = random.randrange(2**32)
+        for i, seed in enumerate(seeds):
             rd = Path(tmp) / f"run{i + 1}"
             if args.main_job:
                 cmd = [sys.executable, "-m", "conformance.cli", "run", *(f"--target={t}" for t in MAIN_JOB_TARGETS),
@@ -86,7 +87,7 @@ def random_seeds(args: argparse.Namespace) -> int:
             t = time.perf_counter()
             res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             last = (res.stdout.strip().splitlines() or [""])[-1]
-            print(f"seed {seed} ({i + 1}/{args.random}): exit {res.returncode} in {time.perf_counter() - t:.0f} s; {last}",
+            print(f"seed {seed} ({i + 1}/{len(seeds)}): exit {res.returncode} in {time.perf_counter() - t:.0f} s; {last}",
                   flush=True)
             path = rd / "conformance.json"
             if not path.exists():
@@ -101,9 +102,9 @@ def random_seeds(args: argparse.Namespace) -> int:
                 for ln in fails:
                     print("  " + ln, flush=True)
     if found:
-        print(f"{len(found)} outcome(s) differ from the registry over {args.random} random seeds")
+        print(f"{len(found)} outcome(s) differ from the registry over {len(seeds)} dev-profile seeds")
         return 1
-    print(f"all {args.random} random seeds agree with the registry")
+    print(f"all {len(seeds)} dev-profile seeds agree with the registry")
     return 0
 
 
@@ -111,11 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--random", type=int, default=0, metavar="N", help="N runs under random seeds of the dev profile")
-    ap.add_argument("--main-job", action="store_true", help="with --random: run the README's main job, not the tests")
+    ap.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=None, metavar="S1,S2",
+                    help="like --random, with these seeds of the dev profile (to replay a seed that found something)")
+    ap.add_argument("--main-job", action="store_true", help="with --random or --seeds: run the README's main job, not the tests")
     ap.add_argument("-n", default="auto", help="pytest-xdist workers per run (default auto)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     args = ap.parse_args(argv)
-    if args.random:
+    if args.random or args.seeds:
         return random_seeds(args)
     env = dict(os.environ, CI="true")  # the ci profile: derandomised, no example database
     runs: list[dict[str, str]] = []

@@ -277,3 +277,34 @@ def test_deviation_files_list_specs_and_predicates_read_optional_arguments(tmp_p
     assert not dev.covers({"logits": torch.tensor([4.0]), "weight": None})
     assert dev.covers({"logits": torch.tensor([4.0]), "weight": torch.tensor([3.0])})
     assert dev.covers({"logits": torch.tensor([np.float32(11.0)])})
+
+
+def test_the_jax_bridge_compiles_once_per_option_set_and_falls_back_to_eager_on_value_branches() -> None:
+    jnp = pytest.importorskip("jax.numpy")
+    import torch
+
+    from conformance.adapters import _bridge
+
+    def call(scale: float, x: torch.Tensor) -> torch.Tensor:
+        return _bridge.jax_call(lambda a: jnp.log1p(jnp.exp(a * scale)), x)
+
+    x = torch.tensor([-3.0, 0.5, 40.0], dtype=torch.float64, requires_grad=True)
+    before = len(_bridge._JIT_CACHE)
+    call(2.0, x).sum().backward()
+    assert x.grad is not None
+    want = 2.0 * torch.sigmoid(2.0 * x.detach())
+    assert torch.allclose(x.grad, want, rtol=1e-12, atol=0)
+    call(2.0, x.detach())  # same code, same captured value: the same compiled computation
+    assert len(_bridge._JIT_CACHE) == before + 1
+    call(3.0, x.detach())  # another option value: another one
+    assert len(_bridge._JIT_CACHE) == before + 2
+
+    def branches_on_values(a: object) -> object:
+        if bool(jnp.any(a > 0)):  # concrete only outside jit
+            return a * 2
+        return a
+
+    y = torch.tensor([1.0, -1.0], dtype=torch.float64, requires_grad=True)
+    out = _bridge.jax_call(branches_on_values, y)
+    out.sum().backward()
+    assert out.tolist() == [2.0, -2.0] and y.grad is not None and y.grad.tolist() == [2.0, 2.0]

@@ -48,11 +48,13 @@ def test_random_mode_lists_outcomes_the_registry_does_not_expect() -> None:
     ]
 
 
-def test_random_seeds_of_a_slice_of_the_suite_agree_with_the_registry() -> None:
+def test_dev_profile_seeds_of_a_slice_of_the_suite_agree_with_the_registry() -> None:
+    # Fixed seeds so that CI is reproducible; 2710907334 once drew x = -2^127, z = 1, pos_weight 2,
+    # weight 0, where the reference computed 0 * inf. `--random N` explores new seeds by hand.
     res = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "flakiness.py"), "--random", "2", "-n", "0", "--",
+        [sys.executable, str(ROOT / "scripts" / "flakiness.py"), "--seeds", "2710907334,17", "-n", "0", "--",
          "tests/test_conformance.py", "-k", "sigmoid_bce and agrees_with_numpy and reference"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "all 2 random seeds agree with the registry" in res.stdout, res.stdout
+    assert "all 2 dev-profile seeds agree with the registry" in res.stdout, res.stdout

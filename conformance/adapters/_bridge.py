@@ -174,22 +174,88 @@ def _from_jax(a: Any) -> torch.Tensor:
     return _from_numpy(values, name)
 
 
+_JIT_CACHE: dict[Any, tuple[Any, Any]] = {}
+
+
+def _closure_key(fn: Callable[..., Any]) -> Any:
+    """A hashable key for ``fn``'s code and the values it closes over, or ``None``.
+
+    Adapters build a fresh lambda per call (closing over the options in force); two such
+    lambdas with the same code and the same option values compute the same function, so
+    they share one compiled computation. Unhashable captured values (arrays) give ``None``.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    try:
+        cells = tuple(c.cell_contents for c in (fn.__closure__ or ()))
+        key = (code, cells, fn.__defaults__, tuple(sorted((fn.__kwdefaults__ or {}).items())))
+        hash(key)
+    except (TypeError, ValueError):  # unhashable capture, or an empty cell
+        return None
+    return key
+
+
+def _jitted(fn: Callable[..., Any], diff: tuple[int, ...]) -> tuple[Any, Any] | None:
+    """``jax.jit`` of the forward computation and of its vector-Jacobian product, cached."""
+    key = _closure_key(fn)
+    if key is None:
+        return None
+    key = (key, diff)
+    hit = _JIT_CACHE.get(key)
+    if hit is None:
+        jax = _jax()
+
+        def forward(*arrays: Any) -> Any:
+            return jax.numpy.asarray(fn(*arrays))
+
+        def backward(arrays: tuple[Any, ...], cotangent: Any) -> Any:
+            def of_differentiable(*xs: Any) -> Any:
+                full = list(arrays)
+                for i, x in zip(diff, xs):
+                    full[i] = x
+                return jax.numpy.asarray(fn(*full))
+
+            return jax.vjp(of_differentiable, *[arrays[i] for i in diff])[1](cotangent)
+
+        hit = _JIT_CACHE[key] = (jax.jit(forward), jax.jit(backward))
+    return hit
+
+
 class _JaxCall(torch.autograd.Function):
+    """A JAX computation as a torch autograd node.
+
+    The computation runs under ``jax.jit``, as a JAX training step runs a loss: eager JAX
+    compiles every primitive separately for every new shape (over a second per call here
+    for a focal loss), where one compiled computation per shape and option set costs a
+    fraction of it and is reused across properties. A function whose tracing fails on a
+    value-dependent branch (a concretization error) runs eagerly instead.
+    """
+
     @staticmethod
     def forward(ctx: Any, fn: Callable[..., Any], *tensors: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         jax = _jax()
         arrays = [_to_jax(t) for t in tensors]
-        diff = [i for i, t in enumerate(tensors) if t.is_floating_point()]
+        diff = tuple(i for i, t in enumerate(tensors) if t.is_floating_point())
+        ctx.diff, ctx.n, ctx.in_dtypes = diff, len(tensors), [t.dtype for t in tensors]
+        compiled = _jitted(fn, diff)
+        out = None
+        if compiled is not None:
+            try:
+                out = compiled[0](*arrays)
+                ctx.arrays, ctx.backward_fn, ctx.vjp = tuple(arrays), compiled[1], None
+            except jax.errors.ConcretizationTypeError:
+                out = None
+        if out is None:
 
-        def of_differentiable(*xs: Any) -> Any:
-            full = list(arrays)
-            for i, x in zip(diff, xs):
-                full[i] = x
-            return jax.numpy.asarray(fn(*full))
+            def of_differentiable(*xs: Any) -> Any:
+                full = list(arrays)
+                for i, x in zip(diff, xs):
+                    full[i] = x
+                return jax.numpy.asarray(fn(*full))
 
-        out, vjp = jax.vjp(of_differentiable, *[arrays[i] for i in diff])
-        ctx.vjp, ctx.diff, ctx.n, ctx.out_dtype = vjp, diff, len(tensors), out.dtype
-        ctx.in_dtypes = [t.dtype for t in tensors]
+            out, ctx.vjp = jax.vjp(of_differentiable, *[arrays[i] for i in diff])
+        ctx.out_dtype = out.dtype
         return _from_jax(out)
 
     @staticmethod
@@ -199,7 +265,7 @@ class _JaxCall(torch.autograd.Function):
         jax = _jax()
         # jax.vjp wants the cotangent in the output's exact dtype.
         cotangent = _to_jax(grad.to(_TORCH_OF[ctx.out_dtype.name])).astype(ctx.out_dtype)
-        grads = ctx.vjp(cotangent)
+        grads = ctx.vjp(cotangent) if ctx.vjp is not None else ctx.backward_fn(ctx.arrays, cotangent)
         out: list[Any] = [None] * ctx.n
         for i, g in zip(ctx.diff, grads):
             if ctx.needs_input_grad[1 + i]:
