@@ -35,7 +35,9 @@ def tf() -> Any:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         # triton's libtriton (loaded by torch.compile, and on import by torchvision, timm, monai, ...)
         # segfaults when it is loaded after TensorFlow's libraries: load it first where it is installed.
-        if importlib.util.find_spec("triton") is not None:
+        # Where TensorFlow is already loaded (imported directly by someone else), loading triton
+        # now would segfault at once: leave it to whoever needs it.
+        if "tensorflow" not in sys.modules and importlib.util.find_spec("triton") is not None:
             import triton._C.libtriton  # noqa: F401
         # With TensorFlow loaded first, a later torch.compile in
         # the same process segfaults (torch 2.14, tensorflow-cpu 2.21); loading dynamo first avoids it.
