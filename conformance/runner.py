@@ -239,6 +239,16 @@ def _apply_deviations(out: Outcome, devs: list[Deviation], rec: recorder.Recorde
         out.status, out.deviation, out.deviation_kind = "xpassed", stale["reason"], stale["kind"]
 
 
+# A property whose first examples the target all declines (NotImplementedError: an option its
+# library lacks, drawn by every example of the property) is not applicable; stopping there saves
+# Hypothesis's search for a valid example (hundreds of draws, seconds per property).
+DECLINED_IN_A_ROW = 20
+
+
+class _DeclinesEverything(BaseException):
+    """Raised through Hypothesis (a BaseException is not a test failure, so nothing shrinks)."""
+
+
 def _execute(
     prop: Property,
     target: Target,
@@ -268,6 +278,8 @@ def _execute(
             if example is not None and isinstance(err, TargetError) and _declines(err.original):
                 rec.not_implemented += 1
                 rec.not_implemented_message = rec.not_implemented_message or safe_text(err.original, limit=300)
+                if rec.not_implemented >= DECLINED_IN_A_ROW and rec.examples == rec.not_implemented:
+                    raise _DeclinesEverything from None
                 hypothesis.reject()
             raise
 
@@ -316,6 +328,9 @@ def _execute(
     test = settings_for(profile, factor=prop.examples_factor, shrink=shrink, database=database)(test)
     try:
         test()
+    except _DeclinesEverything:
+        raise SkipProperty(f"not applicable: the target declined each of the first {rec.not_implemented} examples "
+                           f"this property drew, accepting none ({rec.not_implemented_message})") from None
     except hyp_errors.Unsatisfiable:
         if rec.not_implemented:
             raise SkipProperty(f"not applicable: the target declines every example this property draws "

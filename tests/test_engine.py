@@ -308,3 +308,16 @@ def test_the_jax_bridge_compiles_once_per_option_set_and_falls_back_to_eager_on_
     out = _bridge.jax_call(branches_on_values, y)
     out.sum().backward()
     assert out.tolist() == [2.0, -2.0] and y.grad is not None and y.grad.tolist() == [2.0, 2.0]
+
+
+def test_a_property_whose_first_examples_are_all_declined_is_not_applicable_at_once() -> None:
+    from conformance.runner import DECLINED_IN_A_ROW
+
+    # good_bce takes no weight and no pos_weight: every example of honours_pos_weight passes one.
+    (t,) = resolve_targets(["tests.fixtures.targets:good_bce"], ["sigmoid_bce"])
+    out = run_property(get_spec("sigmoid_bce").properties["honours_pos_weight"], t, profile="ci")
+    assert out.status == "skipped", out.message
+    assert f"declined each of the first {DECLINED_IN_A_ROW} examples" in out.message and "pos_weight" in out.message
+    # Where it accepts some examples, the declined ones are counted and the rest judged as usual.
+    out = run_property(get_spec("sigmoid_bce").properties["agrees_with_numpy"], t, profile="ci")
+    assert out.status == "passed" and out.examples > DECLINED_IN_A_ROW
