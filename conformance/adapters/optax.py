@@ -28,8 +28,8 @@ _REDUCE = src(
 )
 
 _COMMON = {
-    "tensors": "through the JAX bridge (conformance.adapters._bridge.jax_call): gradients from jax.vjp, float64 "
-    "kept (x64 enabled), the result in the dtype optax returned",
+    "tensors": "through the JAX bridge (conformance.adapters._bridge.jax_call): the loss and its jax.vjp run "
+    "under jax.jit (as in a JAX training step), float64 kept (x64 enabled), the result in the dtype optax returned",
     "reduction": "optax returns elementwise losses: 'mean' / 'sum' are jnp.mean / jnp.sum of them, in JAX; an "
     "unknown reduction raises ValueError in the adapter",
 }
