@@ -24,6 +24,7 @@ float64.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import Any
 
@@ -174,7 +175,10 @@ def _from_jax(a: Any) -> torch.Tensor:
     return _from_numpy(values, name)
 
 
-_JIT_CACHE: dict[Any, tuple[Any, Any]] = {}
+# Most recently used first out: option values drawn from a continuous range (alpha, gamma) give
+# a new entry per example, and each holds compiled executables.
+_JIT_CACHE: collections.OrderedDict[Any, tuple[Any, Any]] = collections.OrderedDict()
+_JIT_CACHE_SIZE = 256
 
 
 def _closure_key(fn: Callable[..., Any]) -> Any:
@@ -203,7 +207,9 @@ def _jitted(fn: Callable[..., Any], diff: tuple[int, ...]) -> tuple[Any, Any] | 
         return None
     key = (key, diff)
     hit = _JIT_CACHE.get(key)
-    if hit is None:
+    if hit is not None:
+        _JIT_CACHE.move_to_end(key)
+    else:
         jax = _jax()
 
         def forward(*arrays: Any) -> Any:
@@ -219,6 +225,8 @@ def _jitted(fn: Callable[..., Any], diff: tuple[int, ...]) -> tuple[Any, Any] | 
             return jax.vjp(of_differentiable, *[arrays[i] for i in diff])[1](cotangent)
 
         hit = _JIT_CACHE[key] = (jax.jit(forward), jax.jit(backward))
+        while len(_JIT_CACHE) > _JIT_CACHE_SIZE:
+            _JIT_CACHE.popitem(last=False)
     return hit
 
 
