@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance import report
+from conformance import report, signatures
 from conformance.report import markdown as report_md
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,6 +264,22 @@ def test_a_registered_deviation_joins_its_outcomes_into_one_finding_even_without
     # Two unexplained failures of different properties are not claimed to share a cause.
     assert ("sigmoid_focal::honours_alpha",) in found and ("sigmoid_focal::honours_gamma",) in found
     assert len(data["findings"]) == 4
+
+
+def test_a_registered_finding_the_suite_cannot_explain_reads_as_its_registered_reason() -> None:
+    reason = ("Inherited from torch's BCE ((1 - z) x - logsigmoid(x) cancels for x < 0): x = -4: 0.01814985 vs "
+              "0.01814993. The grid property has no example to scope a region on.")
+    outs = [_bad("effdet", "sigmoid_bce", p, signatures.unexplained("sigmoid_bce", p, "out=1.0, but should be 2.0"),
+                 status="xfailed", deviation=reason, kind="defect") for p in ("agrees_with_exact", "error_profile")]
+    outs.append(_bad("effdet", "sigmoid_bce", "honours_weight", signatures.unexplained("sigmoid_bce", "honours_weight", "x")))
+    data = _build(outs)
+    known = next(f for f in data["findings"] if f["state"] == "known")
+    assert known["sentence_from"] == "registry" and known["diagnosis"]["kind"] == "unexplained"
+    assert known["sentence"] == "Inherited from torch's BCE ((1 - z) x - logsigmoid(x) cancels for x < 0): x = -4: 0.01814985 vs 0.01814993."
+    # An unregistered, unexplained failure keeps the suite's raw figures.
+    new = next(f for f in data["findings"] if f["state"] == "new")
+    assert new["sentence_from"] == "diagnosis" and new["sentence"].startswith("fails honours_weight: ")
+    assert "(cause as registered): Inherited from torch's BCE" in report_md.render(data)
 
 
 def test_errors_without_a_diagnosis_are_grouped_by_their_exception() -> None:

@@ -86,7 +86,8 @@ def _findings(data: dict[str, Any]) -> list[str]:
             lines += (["", f"### `{_esc(f['target'])}`{ver}", ""] if lines[-1] else [f"### `{_esc(f['target'])}`{ver}", ""])
         tag = ("NEW " if f["state"] == "new" else "") + f["kind"]
         props = ", ".join(f"`{p}`" for p in f["properties"][:8]) + (" ..." if len(f["properties"]) > 8 else "")
-        lines.append(f"- **{tag}** ({f['diagnosis']['kind']}): {_esc(f['sentence'])}")
+        label = "cause as registered" if f.get("sentence_from") == "registry" else f["diagnosis"]["kind"]
+        lines.append(f"- **{tag}** ({label}): {_esc(f['sentence'])}")
         lines.append(f"  - breaks {len(f['properties'])} propert{'y' if len(f['properties']) == 1 else 'ies'}: {props}")
         if f.get("options"):
             lines.append("  - options in force: " + ", ".join(f"{k}={v!r}" for k, v in f["options"].items()))

@@ -13,6 +13,7 @@ and on an older ``conformance.json`` alike (``conformance diff``).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -182,9 +183,12 @@ def _finding(members: list[dict[str, Any]], versions: dict[str, str]) -> dict[st
     kinds = {o.get("deviation_kind") or "defect" for o in members if o["status"] == "xfailed"}
     kind = "defect" if failing or "defect" in kinds else "convention"
     reasons = sorted({o["deviation"] for o in members if o.get("deviation") and o["status"] == "xfailed"})
+    sentence, sentence_from = _sentence(rep, diags), "diagnosis"
     if rep["kind"] == "unexplained" and reasons and not failing:
         # One registered deviation: its reason names the cause; the id must not depend on which property came first.
         signature = f"deviation:{_short_hash(reasons[0])}"
+        # The suite could not name the cause; the registry's reason does (in the triager's words, labelled so).
+        sentence, sentence_from = _first_sentence(reasons[0]), "registry"
     with_example = [o for o in members if _counterexample(o)]
     shortest = min(with_example, key=lambda o: (len(_counterexample(o) or ""), o["spec"], o["property"])) if with_example else None
     dist = members[0].get("library")
@@ -199,7 +203,8 @@ def _finding(members: list[dict[str, Any]], versions: dict[str, str]) -> dict[st
         "kind": kind,
         "state": "new" if failing else "known",
         "diagnosis": {k: rep[k] for k in ("kind", "sentence", "signature", "figures")},
-        "sentence": _sentence(rep, diags),
+        "sentence": sentence,
+        "sentence_from": sentence_from,
         "deviation_reasons": reasons,
         "specs": sorted({o["spec"] for o in members}),
         "properties": [f"{o['spec']}::{o['property']}" for o in members],
@@ -210,6 +215,16 @@ def _finding(members: list[dict[str, Any]], versions: dict[str, str]) -> dict[st
         "tensors": (example or {}).get("tensors") if example else None,
         "repro": _repro(shortest) if shortest else _repro(members[0]),
     }
+
+
+def _first_sentence(text: str, limit: int = 400) -> str:
+    """A registered reason's opening sentence: the mechanism, with its first figures."""
+    text = " ".join(text.split())
+    m = re.search(r"(?<=[a-z0-9)\]])\. (?=[A-Z])", text)
+    first = text[: m.start() + 1] if m else text
+    if len(first) > limit:
+        first = first[: limit - 3].rstrip() + "..."
+    return first
 
 
 def _sentence(rep: dict[str, Any], diags: list[dict[str, Any]]) -> str:
