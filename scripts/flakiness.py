@@ -57,11 +57,15 @@ def compare(runs: list[dict[str, str]]) -> list[str]:
 MAIN_JOB_TARGETS = ("reference", "variants", "all-installed")
 
 
-def unexpected(report: dict[str, Any]) -> list[str]:
-    """Every outcome the registry does not expect: failed, error, or a stale deviation (xpassed)."""
+def unexpected(report: dict[str, Any], stale: bool = True) -> list[str]:
+    """Every outcome the registry does not expect: failed, error, or (``stale``) a deviation not met (xpassed).
+
+    Under random seeds a registered region is often not drawn at all (30 examples), so random mode
+    counts xpassed outcomes apart: a stale entry is judged by the derandomised ``ci`` profile."""
     out = []
+    flagged = ("failed", "error", "xpassed") if stale else ("failed", "error")
     for o in report.get("outcomes", []):
-        if o["status"] in ("failed", "error", "xpassed"):
+        if o["status"] in flagged:
             msg = " ".join(str(o.get("message") or o.get("deviation") or "").split())[:300]
             out.append(f"{o['spec']}::{o['property']}[{o['target']}] {o['status']}: {msg}")
     return out
@@ -93,7 +97,11 @@ def random_seeds(args: argparse.Namespace) -> int:
             if not path.exists():
                 print(f"seed {seed} wrote no report:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}", file=sys.stderr)
                 return 2
-            for line in unexpected(json.loads(path.read_text())):
+            data = json.loads(path.read_text())
+            unmet = sum(o["status"] == "xpassed" for o in data.get("outcomes", []))
+            if unmet:
+                print(f"  ({unmet} registered deviation(s) not met on this seed: not counted)", flush=True)
+            for line in unexpected(data, stale=False):
                 found.append(f"seed {seed}: {line}")
                 print("  " + line, flush=True)
             if res.returncode != 0 and not args.main_job:
