@@ -159,8 +159,8 @@ _CE_SOURCE = src(
             x = logits.movedim(1, -1).reshape(-1, c)
             t = target.movedim(1, -1).reshape(-1, c) if soft else target.reshape(-1)
             rows_shape = logits.shape[:1] + logits.shape[2:]
-        if logits.shape[:1] + logits.shape[2:] != (target.shape[:1] + target.shape[2:] if soft else target.shape):
-            return loss(logits, target)  # the library sees the mismatch as given
+        if (target.shape != logits.shape) if soft else (logits.shape[:1] + logits.shape[2:] != target.shape):
+            return loss(logits, target)  # the library sees the mismatch as given (rows are never reshaped onto it)
         if reduction == "mean":
             return loss(x, t)
         if x.shape[0] == 0:  # no row to call it on: the empty call's 0-d result, viewed as empty
