@@ -299,6 +299,8 @@ def test_the_jax_bridge_compiles_once_per_option_set_and_falls_back_to_eager_on_
     assert len(_bridge._JIT_CACHE) == before + 1
     call(3.0, x.detach())  # another option value: another one
     assert len(_bridge._JIT_CACHE) == before + 2
+    call(3, x.detach())  # equal but of another type (traces differently): another one
+    assert len(_bridge._JIT_CACHE) == before + 3
 
     def branches_on_values(a: object) -> object:
         if bool(jnp.any(a > 0)):  # concrete only outside jit

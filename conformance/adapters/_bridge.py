@@ -175,7 +175,7 @@ def _from_jax(a: Any) -> torch.Tensor:
     return _from_numpy(values, name)
 
 
-# Most recently used first out: option values drawn from a continuous range (alpha, gamma) give
+# Least recently used first out: option values drawn from a continuous range (alpha, gamma) give
 # a new entry per example, and each holds compiled executables.
 _JIT_CACHE: collections.OrderedDict[Any, tuple[Any, Any]] = collections.OrderedDict()
 _JIT_CACHE_SIZE = 256
@@ -192,7 +192,9 @@ def _closure_key(fn: Callable[..., Any]) -> Any:
     if code is None:
         return None
     try:
-        cells = tuple(c.cell_contents for c in (fn.__closure__ or ()))
+        # With each value's type: 2 and 2.0 (and True and 1) are equal keys but trace differently
+        # (x ** 2 is an integer power, x ** 2.0 a float one).
+        cells = tuple((type(v), v) for v in (c.cell_contents for c in (fn.__closure__ or ())))
         key = (code, cells, fn.__defaults__, tuple(sorted((fn.__kwdefaults__ or {}).items())))
         hash(key)
     except (TypeError, ValueError):  # unhashable capture, or an empty cell
