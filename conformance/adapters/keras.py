@@ -46,6 +46,12 @@ def _keras_sigmoid_source(spec: str, *, from_logits: bool, label_smoothing: floa
             # promote them to float32 first.
             x = logits if FROM_LOGITS or not logits.is_floating_point() else torch.sigmoid(logits)
             z = (targets - LABEL_SMOOTHING / 2) / (1 - LABEL_SMOOTHING) if LABEL_SMOOTHING else targets
+            if LABEL_SMOOTHING and targets.is_floating_point():
+                # Keras smooths in floatx (float32): where the pre-image does not map back onto the target
+                # exactly there (a small soft target loses bits in 2 z - 1/2), this variant cannot express it.
+                back = z.to(torch.float32) * (1 - LABEL_SMOOTHING) + 0.5 * LABEL_SMOOTHING
+                if bool((back != targets.to(torch.float32)).any()):
+                    raise NotImplementedError("a target whose label-smoothing pre-image is not exact in float32")
             return x, z
         def _dtype(logits):
             return {'FLOAT_NAMES.get(logits.dtype, str(logits.dtype).removeprefix("torch."))' if dtype_of_input else "None"}
@@ -108,7 +114,8 @@ def _keras_sigmoid_adapters() -> list[Adapter]:
             else "False: the logits' sigmoid, computed by torch in the input's dtype, is passed as y_pred",
             "label_smoothing": "0 (none)" if not smoothing else f"{smoothing}: Keras smooths targets to "
             f"z (1 - {smoothing}) + {smoothing / 2}; the adapter passes (z - {smoothing / 2}) / {1 - smoothing}, "
-            "which that maps back onto z",
+            "which that maps back onto z; targets it does not map back exactly in float32 (small soft targets) "
+            "are declined (NotImplementedError)",
             "dtype": "the input's dtype, by name (Keras computes in it; an integer dtype is passed as such, and "
             "Keras's own ops meet it)" if dtype_of_input
             else "None: Keras computes in floatx (float32) whatever the input dtype",
