@@ -209,7 +209,8 @@ def ciou_loss(
     ``v = 4 / pi^2 (atan(w2 / (h2 + eps)) - atan(w1 / (h1 + eps)))^2`` measures the
     aspect-ratio mismatch and ``alpha = v / (1 - IoU + v + eps)`` is its trade-off
     weight, treated as a constant in the backward pass (the paper's gradient analysis;
-    torchvision does the same). ``+ eps`` in the ratios keeps zero-height boxes finite.
+    torchvision does the same). ``+ eps`` in the ratios keeps zero-height boxes finite; the angles are
+    computed by ``atan2`` so that the gradient stays finite where ``w / (h + eps)`` overflows.
 
     Args:
         boxes1: (..., 4) floating xyxy boxes, ``x2 >= x1`` and ``y2 >= y1`` (else ValueError).
@@ -229,7 +230,10 @@ def ciou_loss(
     _check(boxes1, boxes2, reduction, eps)
     g = _geometry(boxes1, boxes2, eps)
     c2 = g.enclose_w * g.enclose_w + g.enclose_h * g.enclose_h
-    dtheta = torch.atan(g.w2 / (g.h2 + eps)) - torch.atan(g.w1 / (g.h1 + eps))
+    # atan2(w, h + eps) is atan(w / (h + eps)) for h + eps > 0; its backward, (h + eps, -w) / (w^2 + (h + eps)^2),
+    # stays finite where the quotient's chain rule, atan'(w / c) * (-(w / c) / c), meets 0 * inf (w / c
+    # overflowing for a zero-height box of huge width: the true derivative is ~ -1 / w there).
+    dtheta = torch.atan2(g.w2, g.h2 + eps) - torch.atan2(g.w1, g.h1 + eps)
     v = (4 / math.pi**2) * dtheta * dtheta
     with torch.no_grad():
         alpha = v / (1 - g.iou + v + eps)

@@ -209,6 +209,19 @@ class TestKnownValues:
         assert g_ref is not None and x.grad is not None
         torch.testing.assert_close(g_ref, x.grad)
 
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_ciou_gradient_is_finite_where_the_aspect_ratio_overflows(self, dtype: torch.dtype) -> None:
+        # A zero-height box of huge width: w / (h + eps) / (h + eps) overflows in float32, and the
+        # quotient's chain rule met atan'(inf) * inf = 0 * inf (dev-profile seed 3426775684 of the main job).
+        # The true derivative of atan(w / (h + eps)) there is about -1 / w: finite.
+        b1 = torch.tensor([[0.0, 0.0, 0.0, 1.7014118678528e14], [0.0, 0.0, 0.0, 0.0]], dtype=dtype, requires_grad=True)
+        b2 = torch.tensor([[-(1.7014118678528e14), 0.0, 1.7014118678528e14, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=dtype, requires_grad=True)
+        out = ref.ciou_loss(b1, b2, eps=1e-12)
+        g1, g2 = torch.autograd.grad(out.sum(), (b1, b2))
+        assert torch.isfinite(out).all() and torch.isfinite(g1).all() and torch.isfinite(g2).all()
+        want = npo.ciou_loss(b1.detach().double().numpy(), b2.detach().double().numpy(), eps=1e-12)
+        np.testing.assert_allclose(out.detach().double().numpy(), want, rtol=1e-6)
+
     def test_identical_points_policy(self) -> None:
         p = torch.tensor([[1.0, 1.0, 1.0, 1.0]], dtype=torch.float64)
         assert ref.iou_loss(p, p).item() == 1.0

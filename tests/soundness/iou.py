@@ -121,8 +121,17 @@ def _masked_terms(boxes1: Tensor, boxes2: Tensor, eps: float) -> dict[str, Tenso
     dx = (x1 + x2) / 2 - (u1 + u2) / 2
     dy = (y1 + y2) / 2 - (v1 + v2) / 2
     return {"iou": inter / (union + eps), "union": union, "area_c": cw * ch, "c2": cw**2 + ch**2 + eps,
-            "rho2": dx**2 + dy**2, "t1": torch.atan((x2 - x1) / (y2 - y1 + eps)),
-            "t2": torch.atan((u2 - u1) / (v2 - v1 + eps))}
+            "rho2": dx**2 + dy**2, "t1": _angle(x2 - x1, y2 - y1 + eps), "t2": _angle(u2 - u1, v2 - v1 + eps)}
+
+
+def _angle(w: Tensor, c: Tensor) -> Tensor:
+    """atan(w / c) for w >= 0, c > 0, as atan(w / c) where w <= c and pi/2 - atan(c / w) elsewhere: each
+    quotient is at most 1, so neither it nor its derivative overflows (each branch sees safe inputs
+    where the other is taken, so the discarded branch's gradient is 0, not 0 * inf)."""
+    small = w <= c
+    w_lo = torch.where(small, w, torch.zeros_like(w))
+    w_hi = torch.where(small, torch.ones_like(w), w)
+    return torch.where(small, torch.atan(w_lo / c), math.pi / 2 - torch.atan(c / w_hi))
 
 
 def masked_iou(boxes1, boxes2, *, mode="linear", reduction="none", eps=1e-7):  # type: ignore[no-untyped-def]
@@ -163,5 +172,5 @@ IMPLEMENTATIONS = [
     Impl("inclusion_exclusion_float64", "diou_loss", ie_diou, _IE),
     Impl("masked_in_dtype", "diou_loss", masked_diou, _MASKED),
     Impl("inclusion_exclusion_float64", "ciou_loss", ie_ciou, _IE + "; atan a - atan b as atan((a - b) / (1 + ab))"),
-    Impl("masked_in_dtype", "ciou_loss", masked_ciou, _MASKED + "; alpha under no_grad"),
+    Impl("masked_in_dtype", "ciou_loss", masked_ciou, _MASKED + "; alpha under no_grad; angles by the branch on w <= h"),
 ]
