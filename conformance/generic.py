@@ -13,7 +13,8 @@ more precisely); the family's definition is then kept and the generic one is not
 added.
 
 Names are one per claim across families: ``output_dtype_and_shape``,
-``deterministic``, ``inputs_not_modified``, ``rejects_shape_mismatch``,
+``deterministic``, ``inputs_not_modified``, ``layout_independent``,
+``autograd_state_independent``, ``rejects_shape_mismatch``,
 ``rejects_invalid_inputs``, ``defaults_honoured``, ``honours_<keyword>``,
 ``gradcheck_float64``, ``finite_gradients``, ``cuda_matches_cpu``,
 ``mps_matches_cpu``, ``low_precision_matches_float32``,
@@ -190,6 +191,191 @@ def _inputs_not_modified(spec: Spec, name: str) -> Property:
     return _prop(spec, name, Category.ROBUSTNESS, check,
                  "The call leaves every tensor input unchanged: values, version counters, and the tensors held in "
                  "input containers.", strategy=spec.strategy())
+
+
+# The layouts ``layout_independent`` draws. Each holds the same values as the contiguous
+# tensor in another arrangement of memory, as real callers hand them over: a slice of a
+# larger buffer (every stride doubled, at a storage offset: a crop, ``x[..., ::2]``, a
+# head's channels split off a shared output), a transposed buffer (``x.mT.contiguous().mT``:
+# boxes gathered column-wise, a permuted ``(B, C, N)`` head) and channels-last (a conv
+# output under ``torch.channels_last`` / AMP training).
+LAYOUTS = ("strided", "transposed", "channels_last")
+
+
+def relayout(t: torch.Tensor, layout: str) -> torch.Tensor:
+    """``t``'s values in the non-contiguous ``layout`` (differentiable; ``t`` unchanged).
+
+    A tensor with fewer than two elements has no other layout and is returned as is; a
+    layout that does not apply to ``t``'s rank (``transposed`` below 2-d, ``channels_last``
+    other than 4-d with a channel and a spatial axis above 1) falls back to ``strided``."""
+    if t.dim() == 0 or t.numel() < 2:
+        return t
+    if layout == "channels_last" and t.dim() == 4 and t.shape[1] > 1 and t.shape[2] * t.shape[3] > 1:
+        return t.contiguous(memory_format=torch.channels_last)
+    if layout == "transposed" and t.dim() >= 2 and t.shape[-1] > 1 and t.shape[-2] > 1:
+        return t.transpose(-1, -2).contiguous().transpose(-1, -2)
+    strides, step = [], 2
+    for n in reversed(t.shape):
+        strides.append(step)
+        step *= max(n, 1)
+    strides.reverse()
+    base = t.detach().new_zeros(step + 1)  # every stride doubled, the view starts at offset 1
+    view = base.as_strided(tuple(t.shape), tuple(strides), 1)
+    return view.copy_(t)
+
+
+def _relayout_inputs(spec: Spec, ex: Example, layout: str) -> tuple[Example, list[str]]:
+    keys = _call_keys(spec)
+    moved: list[str] = []
+
+    def one(path: str, v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            out = relayout(v, layout)
+            if out is not v:
+                moved.append(path)
+            return out
+        if isinstance(v, dict):
+            return {k: one(f"{path}[{k!r}]", x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(one(f"{path}[{i}]", x) for i, x in enumerate(v))
+        return v
+
+    return {k: (one(k, v) if k in keys else v) for k, v in ex.items()}, moved
+
+
+def _fresh(spec: Spec, ex: Example, flag: tuple[str, ...] = ()) -> tuple[Example, dict[str, torch.Tensor]]:
+    """A private copy of every tensor the call sees (a target that writes into its inputs must not
+    change what the next call gets), with the floating tensors of the arguments in ``flag`` made
+    to require grad the way a network's activations do: non-leaf tensors with a ``grad_fn``.
+    Returns the example and the leaves behind the flagged tensors (for gradients)."""
+    keys = set(_call_keys(spec))
+    leaves: dict[str, torch.Tensor] = {}
+
+    def one(path: str, t: torch.Tensor) -> torch.Tensor:
+        c = t.detach().clone()
+        if path.split("[", 1)[0] in flag and c.is_floating_point():
+            leaves[path] = c.requires_grad_(True)
+            return c.clone()
+        return c
+
+    def walk(path: str, v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return one(path, v)
+        if isinstance(v, dict):
+            return {k: walk(f"{path}[{k!r}]", x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(walk(f"{path}[{i}]", x) for i, x in enumerate(v))
+        return v
+
+    return {k: (walk(k, v) if k in keys else v) for k, v in ex.items()}, leaves
+
+
+def _layout_independent(spec: Spec, name: str) -> Property:
+    def one_layout(target: Target, ex: Example, layout: str, names: tuple[str, ...]) -> None:
+        plain, plain_leaves = _fresh(spec, ex, names)
+        want = call(spec, target, plain)
+        moved_ex, moved_leaves = _fresh(spec, ex, names)
+        moved_ex, moved = _relayout_inputs(spec, moved_ex, layout)
+        if not moved:
+            return
+        what = f"out with {', '.join(moved)} non-contiguous ({layout})"
+        try:
+            got = call(spec, target, moved_ex)
+        except TargetError as exc:
+            raise AssertionError(f"{what}: the call raised {type(exc.original).__name__}: {str(exc.original)[:300]} "
+                                 "(the same values, contiguous, are accepted)") from None
+        dtype = spec.convention.dtype_of(ex)  # type: ignore[union-attr]
+        ck.assert_close(got, ck.f64(want), spec=spec.id, key="layout", dtype=dtype, scale=_scale(spec, ex),
+                        inputs=_scalars(ex), what=what)
+        if not plain_leaves or not want.requires_grad or not got.requires_grad or want.numel() == 0:
+            return
+        ones = torch.ones_like(want)
+        paths = list(plain_leaves)
+        gw = torch.autograd.grad(want, [plain_leaves[p] for p in paths], grad_outputs=ones, allow_unused=True)
+        gg = torch.autograd.grad(got, [moved_leaves[p] for p in paths], grad_outputs=ones, allow_unused=True)
+        for p, a, b in zip(paths, gw, gg):
+            if a is None or b is None:
+                if (a is None) != (b is None):
+                    raise AssertionError(f"d out / d {p} is {'None' if b is None else 'defined'} with the inputs "
+                                         f"non-contiguous ({layout}) and {'None' if a is None else 'defined'} "
+                                         "with them contiguous")
+                continue
+            ck.assert_grad_close(b, ck.f64(a), spec=spec.id, key="layout", dtype=dtype,
+                                 what=f"d out / d {p} with the inputs non-contiguous ({layout})")
+
+    keys = _call_keys(spec)
+
+    def flattening_fails(ex: Example) -> bool:
+        # some input has two axes above 1: no strided or transposed copy of it can be flattened by a view
+        return any(sum(n > 1 for n in t.shape) >= 2 for _, t in walk_tensors({k: ex[k] for k in keys if k in ex}))
+
+    # Half the examples have an input that only a layout-proof implementation can take
+    # non-contiguous (the spec's strategy draws many 0-d and 1-d ones, whose strided copy
+    # a ``.view`` still accepts); the other half are the spec's examples as drawn.
+    base = spec.strategy()
+    strategy = st.one_of(base.filter(flattening_fails), base)
+
+    def check(target: Target, ex: Example) -> None:
+        names = tuple(_leaves(spec, ex)) if target.capabilities.autograd == "torch" else ()
+        shapes = [t.shape for _, t in walk_tensors({k: ex[k] for k in _call_keys(spec) if k in ex})]
+        for layout in LAYOUTS:
+            # transposed and channels-last only where some input has that rank (else it is strided again)
+            if layout == "transposed" and not any(len(s) >= 2 and s[-1] > 1 and s[-2] > 1 for s in shapes):
+                continue
+            if layout == "channels_last" and not any(len(s) == 4 and s[1] > 1 and s[2] * s[3] > 1 for s in shapes):
+                continue
+            one_layout(target, ex, layout, names)
+
+    return _prop(spec, name, Category.ROBUSTNESS, check,
+                 "Non-contiguous inputs holding the same values (a strided slice at a storage offset, a transposed "
+                 "buffer, channels-last; each that applies to the example) give the contiguous call's output, and the "
+                 "same gradients: nothing assumes a layout (`.view` on a permuted tensor, raw strides, data pointers).",
+                 strategy=strategy, examples_factor=0.3)
+
+
+def _floating_keys(spec: Spec, ex: Example) -> list[str]:
+    return [k for k in _call_keys(spec) if any(t.is_floating_point() for _, t in walk_tensors(ex.get(k)))]
+
+
+def _autograd_state_independent(spec: Spec, name: str) -> Property:
+    conv = spec.convention
+    assert conv is not None
+
+    def check(target: Target, ex: Example) -> None:
+        dtype = conv.dtype_of(ex)
+        want = call(spec, target, _fresh(spec, ex)[0]).detach()
+
+        def same(flag: tuple[str, ...], what: str) -> None:
+            got = call(spec, target, _fresh(spec, ex, flag)[0])
+            ck.assert_close(got.detach(), ck.f64(want), spec=spec.id, key="self", dtype=dtype, scale=_scale(spec, ex),
+                            inputs=_scalars(ex), what=what)
+
+        diff = tuple(n for n in conv.differentiable if n in _floating_keys(spec, ex))
+        if diff:
+            same(diff, f"out with requires_grad=True on {', '.join(diff)}")
+        for k in _floating_keys(spec, ex):
+            if k in diff:
+                continue
+            try:
+                same((*diff, k), f"out with requires_grad=True on {', '.join((*diff, k))}")
+            except TargetError as exc:
+                # A loud refusal (torch's own losses: "not differentiable with respect to argument
+                # 'weight'") is a documented limit, not a wrong value.
+                rec = recorder.current()
+                if rec is not None:
+                    rec.note(f"refuses requires_grad=True on {k} ({type(exc.original).__name__}: "
+                             f"{str(exc.original)[:120]}); a loud refusal is not judged")
+        with torch.no_grad():
+            got = call(spec, target, _fresh(spec, ex)[0])
+        ck.assert_close(got, ck.f64(want), spec=spec.id, key="self", dtype=dtype, scale=_scale(spec, ex),
+                        inputs=_scalars(ex), what="out under torch.no_grad()")
+
+    return _prop(spec, name, Category.ROBUSTNESS, check,
+                 "The value does not depend on autograd's state: with requires_grad=True on the differentiable inputs "
+                 "(as a network's activations), then also on each other floating input (soft targets from a teacher "
+                 "that were not detached, learned weights), and under torch.no_grad() (an inference path), the output "
+                 "equals the plain call's; a loud refusal of requires_grad on a non-differentiable input is noted, "
+                 "not judged.", strategy=spec.strategy(), examples_factor=0.3)
 
 
 def _errors(spec: Spec, kinds: tuple[str, ...]) -> list[ErrorInput]:
@@ -577,6 +763,9 @@ GENERIC: tuple[Generic, ...] = (
     Generic("the output's dtype and shape", _one("output_dtype_and_shape"), _needs_output_shape, _output_dtype_and_shape),
     Generic("determinism", _one("deterministic"), _needs_default, _deterministic),
     Generic("inputs untouched", _one("inputs_not_modified"), _needs_default, _inputs_not_modified),
+    Generic("any memory layout", _one("layout_independent"), _needs_default, _layout_independent),
+    Generic("autograd's state does not change the value", _one("autograd_state_independent"), _needs_default,
+            _autograd_state_independent),
     Generic("shape mismatches rejected", _one("rejects_shape_mismatch"), _needs_errors(("shape",)), _rejects_shape_mismatch),
     Generic("bad dtypes and domains rejected", _one("rejects_invalid_inputs"), _needs_errors(("dtype", "domain")),
             _rejects_invalid_inputs),

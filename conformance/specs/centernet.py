@@ -473,6 +473,7 @@ FOCAL = register(
         "(positive_weight pos + negative_weight neg) / N, the weighted negative sum alone when N = 0. Probabilities "
         "in, no clamp (p = 0 at a positive is +inf); from_logits applies the seed's clamp(sigmoid(x), 1e-4, 1 - 1e-4).",
         reference=ref.penalty_reduced_focal,
+        scale=lambda ex: _focal_numpy(ex).scale,
         convention=Convention(
             args=(Arg("pred_prob", differentiable=True), Arg("gt_heatmap"), Arg("ind", floating=False, optional=True),
                   Arg("mask", optional=True), Arg("cat", floating=False, optional=True)),
@@ -847,6 +848,8 @@ def _gathered_spec(spec_id: str, kind: str, summary: str, signature: str, oracle
             signature=signature,
             summary=summary,
             reference=getattr(ref, spec_id),
+            # the magnitude of the terms the loss subtracts (the oracle's), for every generic comparison
+            scale=lambda ex, o=oracle: o(ex).scale,
             convention=Convention(
                 args=(Arg("output", differentiable=True), Arg("mask"), Arg("ind", floating=False),
                       Arg("target", differentiable=True)),
@@ -1060,6 +1063,7 @@ DEPTH = register(
         summary="L1 between the gathered depth 1 / (sigmoid(output) + 1e-6) - 1 (channel cat when C > 1) and the "
         "target, sum mask |.| / (sum mask + 1e-4); masked slots and unread pixels may hold anything.",
         reference=ref.depth_l1,
+        scale=_depth_scale,
         convention=Convention(
             args=(Arg("output", differentiable=True), Arg("target", differentiable=True), Arg("ind", floating=False),
                   Arg("mask"), Arg("cat", floating=False)),
@@ -1258,6 +1262,7 @@ ROT = register(
         "bin logits plus smooth L1 of (sin, cos) against (sin, cos) of the residual, averaged over the active slots "
         "in that bin; masked slots contribute nothing, whatever they hold.",
         reference=ref.bin_rot,
+        scale=_rot_scale,
         convention=Convention(
             args=(Arg("output", differentiable=True), Arg("mask"), Arg("ind", floating=False),
                   Arg("rotbin", floating=False), Arg("rotres", differentiable=True)),

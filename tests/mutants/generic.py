@@ -12,7 +12,20 @@ For every spec with a convention, wrapped around its reference:
   and its gradient is missing -- killed by ``gradcheck_float64``;
 - ``float32_when_compiled``: under ``torch.compile`` the floating inputs are cast to float32
   and the result back to the caller's dtype (a "fast path" that only the compiled model takes)
-  -- killed by ``compiled_matches_eager`` on the float64 twin of an example.
+  -- killed by ``compiled_matches_eager`` on the float64 twin of an example;
+- ``assumes_contiguous_<arg>``: the first tensor input is read as if it were contiguous
+  (a kernel handed its data pointer: a strided or transposed tensor gives other values, silently)
+  -- killed by ``layout_independent``;
+- ``views_<arg>``: ``arg.view(-1)`` on the first tensor input (raises on a permuted or strided
+  tensor) -- killed by ``layout_independent``;
+- ``inference_path_in_bfloat16``: under ``torch.no_grad()`` the floating inputs are rounded to
+  bfloat16 first (a "fast inference path") -- killed by ``autograd_state_independent``;
+- ``smooths_<arg>_when_it_requires_grad``: a non-differentiable floating input that requires grad
+  takes a "soft label" path that smooths it (0.9 t + 0.05) -- killed by
+  ``autograd_state_independent``.
+
+The SSD decision specs (matching, mining) get their evaluation-mode mutants in the family module:
+rounding their inputs need not change a decision.
 
 Broadcasting, dtype and domain mistakes are specific to each contract and live in
 the family modules.
@@ -161,6 +174,103 @@ def _float32_when_compiled(spec: Spec) -> Mutant:
                   "compiled model", killed_by=("compiled_matches_eager",))
 
 
+def _contiguous_strides(shape: torch.Size) -> tuple[int, ...]:
+    out, step = [], 1
+    for n in reversed(shape):
+        out.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(out))
+
+
+def _read_as_contiguous(t: torch.Tensor) -> torch.Tensor:
+    if t.is_contiguous():
+        return t
+    return torch.as_strided(t, t.shape, _contiguous_strides(t.shape), t.storage_offset())
+
+
+def _replace_arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str,
+                 fn: Callable[[Any], Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if i < len(args):
+        return tuple(fn(a) if j == i else a for j, a in enumerate(args)), kwargs
+    if name in kwargs:
+        return args, {**kwargs, name: fn(kwargs[name])}
+    return args, kwargs
+
+
+def _map_tensors(v: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    if isinstance(v, torch.Tensor):
+        return fn(v)
+    if isinstance(v, dict):
+        return {k: _map_tensors(x, fn) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_map_tensors(x, fn) for x in v)
+    return v
+
+
+def _assumes_contiguous(spec: Spec, name: str) -> Mutant:
+    ref = spec.reference
+    i = _positional_index(spec, name)
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        args, kwargs = _replace_arg(args, kwargs, i, name, lambda v: _map_tensors(v, _read_as_contiguous))
+        return ref(*args, **kwargs)
+
+    return Mutant(f"assumes_contiguous_{name}", spec.id, _named(fn, f"{spec.id}__assumes_contiguous_{name}", spec),
+                  f"reads {name}'s memory as if it were contiguous (a kernel handed its data pointer): a strided or "
+                  "transposed tensor silently gives other values", killed_by=("layout_independent",))
+
+
+def _views(spec: Spec, name: str) -> Mutant:
+    ref = spec.reference
+    i = _positional_index(spec, name)
+
+    def flat_then_back(t: torch.Tensor) -> torch.Tensor:
+        return t.view(-1).view(t.shape)
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        args, kwargs = _replace_arg(args, kwargs, i, name, lambda v: _map_tensors(v, flat_then_back))
+        return ref(*args, **kwargs)
+
+    return Mutant(f"views_{name}", spec.id, _named(fn, f"{spec.id}__views_{name}", spec),
+                  f"flattens {name} with .view(-1), which raises on a permuted or strided tensor",
+                  killed_by=("layout_independent",))
+
+
+def _bf16(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.bfloat16).to(t.dtype) if t.is_floating_point() else t
+
+
+def _inference_path_in_bfloat16(spec: Spec) -> Mutant:
+    ref = spec.reference
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        if torch.is_grad_enabled():
+            return ref(*args, **kwargs)
+        return ref(*_map_tensors(args, _bf16), **{k: _map_tensors(v, _bf16) for k, v in kwargs.items()})
+
+    return Mutant("inference_path_in_bfloat16", spec.id, _named(fn, f"{spec.id}__inference_path_in_bfloat16", spec),
+                  "under torch.no_grad() the inputs are rounded to bfloat16 first (a 'fast inference path'): "
+                  "evaluation losses differ from training ones", killed_by=("autograd_state_independent",))
+
+
+def _smooths_when_it_requires_grad(spec: Spec, name: str) -> Mutant:
+    ref = spec.reference
+    i = _positional_index(spec, name)
+
+    def maybe(t: torch.Tensor) -> torch.Tensor:
+        return t.detach() * 0.9 + 0.05 if t.requires_grad and t.is_floating_point() else t
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        args, kwargs = _replace_arg(args, kwargs, i, name, lambda v: _map_tensors(v, maybe))
+        return ref(*args, **kwargs)
+
+    return Mutant(f"smooths_{name}_when_it_requires_grad", spec.id,
+                  _named(fn, f"{spec.id}__smooths_{name}_when_it_requires_grad", spec),
+                  f"a {name} that requires grad (soft targets from a teacher, not detached) takes a soft-label path "
+                  "that smooths it (0.9 t + 0.05): the distillation path computes another loss",
+                  killed_by=("autograd_state_independent",))
+
+
 # Specs whose results are discrete decisions (indices, masks) that float32 need not change:
 # their families plant compile mutants of their own.
 _NO_FLOAT32_COMPILE_MUTANT = frozenset({"ssd_matching", "hard_negative_mining"})
@@ -184,6 +294,16 @@ def _build() -> tuple[Mutant, ...]:
             out.extend(_writes_into(spec, a.name) for a in conv.args)
         if "gradcheck_float64" in props and props["gradcheck_float64"].generic:
             out.extend(_detached(spec, n) for n in conv.differentiable)
+        if "layout_independent" in props and props["layout_independent"].generic and conv.args:
+            first = conv.args[0].name
+            out.append(_assumes_contiguous(spec, first))
+            out.append(_views(spec, first))
+        if ("autograd_state_independent" in props and props["autograd_state_independent"].generic
+                and spec.id not in _NO_FLOAT32_COMPILE_MUTANT):
+            out.append(_inference_path_in_bfloat16(spec))
+            plain = [a.name for a in conv.args if a.floating and not a.differentiable]
+            if plain:
+                out.append(_smooths_when_it_requires_grad(spec, plain[-1]))
         if ("compiled_matches_eager" in props and props["compiled_matches_eager"].generic
                 and spec.id not in _NO_FLOAT32_COMPILE_MUTANT):
             out.append(_float32_when_compiled(spec))

@@ -352,6 +352,18 @@ _DEVICE = ("cuda_matches_cpu", "mps_matches_cpu")
 M, H, L = "ssd_matching", "hard_negative_mining", "multibox_loss"
 _C, _H, _L = _Cfg(), _MineCfg(), _LossCfg()
 
+
+def _in_evaluation(train: Any, evaluation: Any, name: str) -> Any:
+    """``train`` while autograd records, ``evaluation`` under torch.no_grad() (an evaluation loop)."""
+
+    def f(*args: Any, **kwargs: Any) -> Any:
+        return (train if torch.is_grad_enabled() else evaluation)(*args, **kwargs)
+
+    f.__name__ = f.__qualname__ = name
+    globals()[name] = f
+    return f
+
+
 _RSM, _RII = "rejects_shape_mismatch", "rejects_invalid_inputs"
 
 MUTANTS = [
@@ -405,6 +417,14 @@ MUTANTS = [
            "a compiled fast path without the greedy rounds", ("compiled_matches_eager",)),
     Mutant("cpu_constant", M, _matcher(replace(_C, cpu_constant=True)), "builds a tensor on the CPU", _DEVICE),
     # --- hard negative mining ------------------------------------------------------------
+    Mutant("skips_principle_one_in_evaluation", M,
+           _in_evaluation(_matcher(_C), _matcher(replace(_C, principle_one=False)), "match_skips_p1_in_eval"),
+           "under torch.no_grad() (an evaluation loop) the bipartite step is skipped: a ground truth whose best prior "
+           "is below the threshold goes unmatched there only", ("autograd_state_independent",)),
+    Mutant("positives_ranked_in_evaluation", H,
+           _in_evaluation(_miner(_H), _miner(replace(_H, include_positives=True)), "mine_ranks_positives_in_eval"),
+           "under torch.no_grad() positives enter the ranking (the evaluation path forgets to exclude them)",
+           ("autograd_state_independent",)),
     Mutant("positives_ranked_too", H, _miner(replace(_H, include_positives=True)),
            "ranks all priors, positives included (counted twice)", ("never_selects_positives", "agrees_with_numpy")),
     Mutant("one_negative_too_many", H, _miner(replace(_H, off_by_one=1)), "ratio * P + 1 negatives",
