@@ -159,18 +159,24 @@ def geometry(
     min_real: int = 0,
     positive_area: bool = False,
     extreme: bool = True,
+    big_b: int = 9,
 ) -> dict[str, Any]:
     """Padded ground truths (B, G, 4) with their mask (None: all real) and priors (P, 4), exact in every dtype.
 
     Padded slots hold garbage (NaN, inf, inverted boxes, or a copy of a real box): the contract
     ignores them. The whole scene is translated and scaled by a power of two (2^-40 .. 2^40).
-    The first ``min_real`` slots of every image are real."""
+    The first ``min_real`` slots of every image are real. One example in eight (where ``max_b`` is at
+    least 2) has a batch of 5 to ``big_b`` images: an implementation that matches in chunks or blocks
+    of images must show the same result there."""
     dtype = draw(hh.float_dtypes(dtypes=dtypes))
     hh.region(str(dtype).removeprefix("torch."))
     head = _bytes(draw, 10)
     pr = _priors(draw, head, min_p=min_p, max_p=max_p)
     # An empty batch or no slots in one example in eight: the rest have objects to match.
     b = 0 if min_b == 0 and head[3] % 8 == 7 else int(max(min_b, 1) + head[3] % (max_b - max(min_b, 1) + 1))
+    if big_b > 4 and max_b >= 2 and head[3] % 8 == 6:
+        b = draw(st.integers(5, big_b))
+        hh.region("a large batch (B > 4)")
     g = 0 if min_g == 0 and head[4] % 8 == 7 else int(max(min_g, 1) + head[4] % (max_g - max(min_g, 1) + 1))
     raw = _bytes(draw, 8 * b * g).reshape(b, g, 8)
     boxes, mask, garbage = np.zeros((b, g, 4)), np.zeros((b, g), dtype=bool), []
@@ -333,7 +339,7 @@ MATCH = register(
             "low_precision_matches_float32": "the output is an int64 index tensor, not of the input's dtype, and IoUs "
             "rounded to 11 (float16) or 8 (bfloat16) bits decide thresholds and ties differently from float32",
         },
-        regions=("float32", "float64", "empty batch (B = 0)", "no ground-truth slots (G = 0)",
+        regions=("float32", "float64", "a large batch (B > 4)", "empty batch (B = 0)", "no ground-truth slots (G = 0)",
                  "an image without real ground truth", "no priors (P = 0)", "gt_mask None (all real)",
                  "padding holds NaN / inf / huge values", "extreme scale (2^20 and beyond, either way)",
                  "degenerate ground truth (zero width or height)", "threshold given"),
@@ -670,12 +676,21 @@ def mining_inputs(
     dtype = draw(hh.float_dtypes(dtypes=dtypes))
     head = _bytes(draw, 4)
     b, p = int(min_b + head[0] % (max_b - min_b + 1)), int(min_p + head[1] % (max_p - min_p + 1))
+    if max_b >= 2 and draw(st.integers(0, 7)) == 0:  # chunked or blocked miners must agree there too
+        b = draw(st.integers(5, 9))
+        hh.region("a large batch (B > 4)")
     kind = ("ties", "continuous", "extreme")[head[2] % 3 if not unique else 1 + head[2] % 2]
+    if kind == "continuous" and dtype == torch.float64 and head[3] // 2 % 2:
+        kind = "near"
     raw = _bytes(draw, 3 * b * p).reshape(3, b * p)
     if kind == "ties":
         vals = (raw[0] % 13) / 4
     elif kind == "continuous":
         vals = (raw[0] * 256 + raw[1]) / 65535 * 50
+    elif kind == "near":
+        # Losses a few 2^-27 apart (relative): distinct in float64 (beyond its decision margin), equal or
+        # adjacent in float32, so a miner that ranks a float64 loss in float32 picks by index there.
+        vals = 1.0 + (raw[1] % 16) * 2.0**-27  # one cluster: the cut falls inside it
     else:  # a third from the table (unless unique), the rest spread over 1e-44 .. 1e37 of either sign
         spread = np.where(raw[2] % 16 == 0, -1.0, 1.0) * (1 + raw[1] / 256) * 10.0 ** (-44 + raw[0] % 82)
         table = np.array(_EXTREME_LOSSES)[raw[0] % len(_EXTREME_LOSSES)]
@@ -688,7 +703,8 @@ def mining_inputs(
         ex["neg_pos_ratio"] = draw(st.one_of(st.just(3), ratios))
         hh.region("neg_pos_ratio given")
     hh.region(str(dtype).removeprefix("torch."))
-    hh.region({"ties": "small dyadic losses", "continuous": "continuous losses", "extreme": "extreme losses (inf, subnormal, huge)"}[kind])
+    hh.region({"ties": "small dyadic losses", "continuous": "continuous losses", "extreme": "extreme losses (inf, subnormal, huge)",
+               "near": "losses 2^-27 apart (distinct in float64 only)"}[kind])
     if b * p == 0:
         hh.region("empty (B = 0 or P = 0)")
     elif npo.mining_open(ex["conf_loss"], ex["positive"], _ratio(ex)).any():
@@ -759,7 +775,8 @@ MINING = register(
             "low_precision_matches_float32": "the output is a boolean mask, not of the input's dtype, and losses "
             "rounded to float16 or bfloat16 tie where float32 losses do not",
         },
-        regions=("float32", "float64", "small dyadic losses", "continuous losses", "extreme losses (inf, subnormal, huge)",
+        regions=("float32", "float64", "a large batch (B > 4)", "small dyadic losses", "continuous losses", "extreme losses (inf, subnormal, huge)",
+                 "losses 2^-27 apart (distinct in float64 only)",
                  "empty (B = 0 or P = 0)", "equal losses at the cut", "neg_pos_ratio given"),
     )
 )
@@ -909,12 +926,13 @@ def loss_inputs(
     continuous: bool = False,
     keywords: bool = True,
     untied: bool = False,
+    big_b: int = 9,
 ) -> dict[str, Any]:
     """Predictions, padded ground truths with labels (padding labelled anything) and priors; keywords sometimes.
 
     ``extreme`` None: drawn (logits and offsets up to 1e30 in a third of the examples)."""
     ex = draw(geometry(dtypes=dtypes, min_b=min_b, max_b=max_b, min_g=min_g, max_g=max_g, min_real=min_real, min_p=min_p,
-                       max_p=max_p, positive_area=True, extreme=extreme_geometry))
+                       max_p=max_p, positive_area=True, extreme=extreme_geometry, big_b=big_b))
     dtype = ex["gt_boxes"].dtype
     b, g = ex["gt_boxes"].shape[:2]
     p = ex["priors"].shape[0]
@@ -930,6 +948,19 @@ def loss_inputs(
     )
     if big:
         hh.region("extreme logits / offsets (|x| >= 30)")
+    elif b * p and c > 1 and head[1] % 4 == 1:
+        # Confident mistakes: at about 3 priors in 4 the background logit sits 20 to 60 below another class,
+        # so the background probability is below float32's (and, past 37, float64's) resolution: 1 - softmax
+        # saturates to 1 there while the cross-entropy still orders them (a miner must rank the loss itself).
+        pick = _bytes(draw, 2 * b * p).reshape(2, b, p)
+        scores = ex["pred_scores"].clone()
+        gap = torch.from_numpy(20.0 + pick[0] * (40.0 / 255)).to(dtype)
+        cls = torch.from_numpy(1 + pick[1].astype(np.int64) % (c - 1))
+        sel = torch.from_numpy(pick[1] // 64 != 0)
+        other = scores.gather(-1, cls[..., None])[..., 0]
+        scores[..., 0] = torch.where(sel, other - gap, scores[..., 0])
+        ex["pred_scores"] = scores
+        hh.region("confident mistakes (background probability below the dtype's resolution)")
     if keywords:
         for bit, (name, values, default) in enumerate((("threshold", thresholds, 0.5), ("neg_pos_ratio", ratios, 3),
                                                        ("alpha", alphas, 1.0))):
@@ -967,7 +998,7 @@ def _gradcheck_inputs(draw: st.DrawFn) -> dict[str, Any]:
     """float64, continuous predictions, away from smooth L1's kink and from ties at the cut (a finite difference
     of 1e-6 must not change the selection)."""
     ex = draw(loss_inputs(dtypes=(torch.float64,), min_b=1, max_b=2, min_g=1, max_g=2, min_p=1, max_p=3, max_c=3,
-                          continuous=True, extreme=False))
+                          continuous=True, extreme=False, big_b=0))
     o = _oracle(ex)
     assume(o["kink"] > 1e-4 and bool((o["cut_gap"] > 1e-4 * o["cut_scale"]).all()))
     return ex
@@ -1060,7 +1091,7 @@ LOSS = register(
             ),
         ),
         scale=_loss_scale,
-        regions=("float32", "float64", "empty batch (B = 0)", "no ground-truth slots (G = 0)",
+        regions=("float32", "float64", "a large batch (B > 4)", "confident mistakes (background probability below the dtype's resolution)", "empty batch (B = 0)", "no ground-truth slots (G = 0)",
                  "an image without real ground truth", "no priors (P = 0)", "gt_mask None (all real)",
                  "padding holds NaN / inf / huge values", "extreme scale (2^20 and beyond, either way)",
                  "extreme logits / offsets (|x| >= 30)", "keywords given"),

@@ -162,6 +162,7 @@ class _MineCfg:
     first_by_index: bool = False
     minus_inf_topk: bool = False  # positives masked with -inf, then top-k: ties with negatives of loss -inf
     compiled_lowest: bool = False
+    float32_ranking: bool = False  # a float64 loss ranked in float32 ("topk is faster in float32")
 
 
 def _mine(conf_loss: torch.Tensor, positive: torch.Tensor, ratio: float, cfg: _MineCfg) -> torch.Tensor:
@@ -185,6 +186,8 @@ def _mine(conf_loss: torch.Tensor, positive: torch.Tensor, ratio: float, cfg: _M
         loss = loss.clone()
     if cfg.random_ties:
         loss = loss + 1e-6 * torch.rand_like(loss)
+    if cfg.float32_ranking:
+        loss = loss.float()
     b, p = loss.shape
     out = torch.zeros(b, p, dtype=torch.bool)
     if cfg.batch_wide:
@@ -261,6 +264,7 @@ class _LossCfg:
     random: bool = False
     float32_compute: bool = False  # float64 inputs computed in float32, returned as float64
     rank_by_background_logit: bool = False  # hard negatives: lowest background logit, not highest cross-entropy
+    rank_by_probability: bool = False  # hard negatives: highest 1 - softmax[0] (saturates at 1: ties)
     normalise_by_selected: bool = False  # N counts the mined negatives too
     compiled_l1: bool = False
 
@@ -300,6 +304,8 @@ def _loss(pred_locs, pred_scores, gt_boxes, gt_labels, gt_mask, priors, threshol
         hard = ~pos
     elif cfg.rank_by_background_logit:
         hard = _mine(-pred_scores[..., 0].detach(), pos, ratio, cfg.mine)
+    elif cfg.rank_by_probability:
+        hard = _mine(1 - torch.softmax(pred_scores.detach(), dim=-1)[..., 0], pos, ratio, cfg.mine)
     else:
         hard = _mine(ce.detach(), pos, ratio, cfg.mine)
     if cfg.modify_scores:
@@ -351,6 +357,15 @@ def _lossfn(cfg: _LossCfg) -> Any:
 _DEVICE = ("cuda_matches_cpu", "mps_matches_cpu")
 M, H, L = "ssd_matching", "hard_negative_mining", "multibox_loss"
 _C, _H, _L = _Cfg(), _MineCfg(), _LossCfg()
+
+
+def _chunked_matcher(gt_boxes, gt_mask, priors, *, threshold=0.5):  # type: ignore[no-untyped-def]
+    b = gt_boxes.shape[0]
+    if b <= 4:
+        return ref.ssd_matching(gt_boxes, gt_mask, priors, threshold=threshold)
+    mask = gt_mask if gt_mask is not None else torch.ones(gt_boxes.shape[:2], dtype=torch.bool)
+    return torch.cat([ref.ssd_matching(gt_boxes[s:s + 4], mask[: min(4, b - s)], priors, threshold=threshold)
+                      for s in range(0, b, 4)])
 
 
 def _in_evaluation(train: Any, evaluation: Any, name: str) -> Any:
@@ -417,6 +432,12 @@ MUTANTS = [
            "a compiled fast path without the greedy rounds", ("compiled_matches_eager",)),
     Mutant("cpu_constant", M, _matcher(replace(_C, cpu_constant=True)), "builds a tensor on the CPU", _DEVICE),
     # --- hard negative mining ------------------------------------------------------------
+    Mutant("matched_in_chunks_of_four", M, _chunked_matcher,
+           "images matched in chunks of 4 to bound memory, each chunk reading the first chunk's mask rows",
+           ("agrees_with_numpy",)),
+    Mutant("ranks_in_float32", H, _miner(replace(_H, float32_ranking=True)),
+           "a float64 loss ranked in float32: losses distinct only in float64 tie, and go by index",
+           ("only_the_order_matters", "honours_neg_pos_ratio")),
     Mutant("skips_principle_one_in_evaluation", M,
            _in_evaluation(_matcher(_C), _matcher(replace(_C, principle_one=False)), "match_skips_p1_in_eval"),
            "under torch.no_grad() (an evaluation loop) the bipartite step is skipped: a ground truth whose best prior "
@@ -477,6 +498,9 @@ MUTANTS = [
     Mutant("ranked_by_background_logit", L, _lossfn(replace(_L, rank_by_background_logit=True)),
            "hard negatives ranked by their lowest background logit, not their highest cross-entropy",
            ("agrees_with_numpy", "easy_negatives_do_not_matter")),
+    Mutant("ranked_by_one_minus_background_probability", L, _lossfn(replace(_L, rank_by_probability=True)),
+           "hard negatives ranked by 1 - softmax[0] (the same order as the cross-entropy until it saturates at 1 "
+           "for confident mistakes; the saturated ones tie and go by index)", ("honours_threshold", "honours_neg_pos_ratio")),
     Mutant("mining_counts_positives", L, _lossfn(replace(_L, mine=replace(_H, include_positives=True))),
            "positives ranked with the negatives (counted twice)", ("agrees_with_numpy",)),
     Mutant("batch_wide_mining", L, _lossfn(replace(_L, mine=replace(_H, batch_wide=True))), "hard negatives over the batch",
