@@ -976,7 +976,8 @@ def depth_inputs(draw: st.DrawFn, *, dtypes: tuple[torch.dtype, ...] = hh.FLOAT_
     mshape = (b, m, 1) if draw(st.booleans()) else (b, m)
     mask = _np(_array(draw, mshape, torch.float64, st.sampled_from([0.0, 1.0, 1.0, 0.5])))
     ind = _ints(draw(st.lists(st.integers(0, h * w - 1), min_size=b * m, max_size=b * m)), (b, m))
-    cat = _ints(draw(st.lists(st.integers(0, c - 1), min_size=b * m, max_size=b * m)), (b, m))
+    # One depth channel: cat is the object's class, which the loss must not read (any id, not only 0).
+    cat = _ints(draw(st.lists(st.integers(0, c - 1 if c > 1 else 4), min_size=b * m, max_size=b * m)), (b, m))
     m2 = mask.reshape(b, m)
     if not plain:
         target = _spoil(draw, target, (m2 <= 0).reshape(tshape))

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from conformance import checks as ck
@@ -848,7 +849,14 @@ def _wcall(target: Target, ex: Example, weights: Any = "as drawn") -> torch.Tens
 
 @WSL1.property(Category.ROBUSTNESS, strategy=weighted_inputs())
 def nan_targets_give_zero_loss_and_gradient(target: Target, ex: Example) -> None:
-    """Where y is NaN: loss == 0 and d loss / dx == 0; everywhere: loss and gradient finite."""
+    """Where y is NaN: loss == 0 and d loss / dx == 0; everywhere else: loss and gradient finite (where the exact
+    loss is: w |cw (x - y)| beyond the dtype's maximum is inf in that dtype, and such examples are not judged)."""
+    d = np.abs(ck.f64(ex["input"]) - ck.f64(ex["target"]))
+    cw = ex.get("code_weights")
+    w = ex.get("weights")
+    with np.errstate(invalid="ignore", over="ignore"):
+        bound = d * (1.0 if cw is None else np.abs(ck.f64(cw))) * (1.0 if w is None else np.abs(ck.f64(w))[..., None])
+    assume(not bool((np.nan_to_num(bound, nan=0.0) > torch.finfo(ex["input"].dtype).max).any()))
     x = ex["input"].clone().requires_grad_(True)
     out = target.tensor(x, ex["target"], ex.get("weights"), **_kw(ex, "beta", "code_weights"))
     g = ck.input_grad(out, x)
