@@ -194,7 +194,7 @@ def _alpha_vector(alpha: float | torch.Tensor | None, logits: torch.Tensor) -> t
     return vec
 
 
-def _focal_terms(logits: torch.Tensor, gamma: float) -> torch.Tensor:
+def _focal_terms(logits: torch.Tensor, gamma: float, index: torch.Tensor | None = None) -> torch.Tensor:
     """``(1 - p_c)^gamma (-log p_c)`` for every class c along dim 1, accurate on both sides of p_c = 1/2.
 
     Only the most likely class can have p_c > 1/2. For it, ``d = log((1 - p) / p)`` is the
@@ -202,6 +202,10 @@ def _focal_terms(logits: torch.Tensor, gamma: float) -> torch.Tensor:
     ``log(1 - p) = -log(1 + e^-d)`` (no ``1 - p`` cancellation, no ``log(1 + tiny)`` rounding,
     a finite gradient for 0 < gamma < 1 where p rounds to 1). For the others p_c <= 1/2, so
     ``log_softmax`` is accurate and ``log(1 - p_c) = log1p(-p_c)`` is well conditioned.
+
+    ``index`` (the target class, ``(N, 1, ...)``): only that class's term is formed. Another
+    class's ``-log p_c`` may overflow to inf (a logit gap beyond the dtype's range), and the
+    product's backward would meet its zero upstream gradient as 0 * inf = nan.
     """
     n_cls = logits.shape[1]
     if n_cls == 1:
@@ -219,9 +223,11 @@ def _focal_terms(logits: torch.Tensor, gamma: float) -> torch.Tensor:
     half = torch.full_like(lp, -math.log(2.0))
     ce = torch.where(is_top, ce_top.expand_as(lp), -lp)
     if gamma == 0:
-        return ce
+        return ce if index is None else ce.gather(1, index)
     log1mp = torch.where(is_top, -torch.logaddexp(-d, zero).expand_as(lp),
                          torch.log1p(-torch.exp(torch.where(is_top, half, lp))))
+    if index is not None:
+        ce, log1mp = ce.gather(1, index), log1mp.gather(1, index)
     return torch.exp(gamma * log1mp) * ce
 
 
@@ -293,12 +299,16 @@ def softmax_focal(
     # Ignored entries' logits are replaced before anything reads them: a non-finite ignored
     # entry must not turn into inf * 0 = nan, in the value or in the gradient.
     x = torch.where(valid.unsqueeze(1), logits, torch.zeros_like(logits))
-    terms = _focal_terms(x, g)
-    if a is not None:
-        terms = terms * a.view([1, n_cls] + [1] * (logits.dim() - 2))
-    loss = terms.gather(1, safe).squeeze(1)
     if eps > 0:
-        loss = (1 - eps) * loss + (eps / n_cls) * terms.sum(dim=1)
+        terms = _focal_terms(x, g)
+        if a is not None:
+            terms = terms * a.view([1, n_cls] + [1] * (logits.dim() - 2))
+        loss = (1 - eps) * terms.gather(1, safe).squeeze(1) + (eps / n_cls) * terms.sum(dim=1)
+    else:
+        # The target's term only (see _focal_terms: no 0 * inf from another class's overflowed CE).
+        loss = _focal_terms(x, g, safe).squeeze(1)
+        if a is not None:
+            loss = loss * a[safe.squeeze(1)]
     loss = torch.where(valid, loss, torch.zeros_like(loss))
     if reduction == "none":
         return loss

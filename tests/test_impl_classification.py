@@ -392,6 +392,18 @@ class TestSoftmaxFocal:
                 call()
 
 
+class TestSoftmaxFocalOverflowingGap:
+    @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+    def test_gradient_is_finite_where_another_class_cross_entropy_overflows(self, gamma: float) -> None:
+        # Class 1's -log p overflows to inf (a logit gap of 2e308); the target is class 0, whose loss and gradient
+        # are 0. Forming every class's term and gathering afterwards met 0 * inf = nan in the backward.
+        x = torch.tensor([[1e308, -1e308]], dtype=torch.float64, requires_grad=True)
+        out = ref.softmax_focal(x, torch.tensor([0]), gamma=gamma, reduction="sum")
+        (g,) = torch.autograd.grad(out, x)
+        assert out.item() == 0.0
+        assert torch.equal(g, torch.zeros_like(g)), g
+
+
 class TestSeedSoftmaxFocal:
     def test_is_the_focal_factor_of_the_mean_cross_entropy(self) -> None:
         x = _logits((6, 3), 60)
