@@ -224,23 +224,33 @@ def relayout(t: torch.Tensor, layout: str) -> torch.Tensor:
     return view.copy_(t)
 
 
-def _relayout_inputs(spec: Spec, ex: Example, layout: str) -> tuple[Example, list[str]]:
-    keys = _call_keys(spec)
-    moved: list[str] = []
+def _map_call_tensors(spec: Spec, ex: Example, fn: Callable[[str, torch.Tensor], torch.Tensor]) -> Example:
+    """``ex`` with ``fn(path, t)`` applied to every tensor of the call's arguments (inside containers too);
+    ``path`` reads as in :func:`walk_tensors` (``batch['hm']``, ``outputs[0]['wh']``)."""
+    keys = set(_call_keys(spec))
 
-    def one(path: str, v: Any) -> Any:
+    def walk(path: str, v: Any) -> Any:
         if isinstance(v, torch.Tensor):
-            out = relayout(v, layout)
-            if out is not v:
-                moved.append(path)
-            return out
+            return fn(path, v)
         if isinstance(v, dict):
-            return {k: one(f"{path}[{k!r}]", x) for k, x in v.items()}
+            return {k: walk(f"{path}[{k!r}]", x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
-            return type(v)(one(f"{path}[{i}]", x) for i, x in enumerate(v))
+            return type(v)(walk(f"{path}[{i}]", x) for i, x in enumerate(v))
         return v
 
-    return {k: (one(k, v) if k in keys else v) for k, v in ex.items()}, moved
+    return {k: (walk(k, v) if k in keys else v) for k, v in ex.items()}
+
+
+def _relayout_inputs(spec: Spec, ex: Example, layout: str) -> tuple[Example, list[str]]:
+    moved: list[str] = []
+
+    def one(path: str, t: torch.Tensor) -> torch.Tensor:
+        out = relayout(t, layout)
+        if out is not t:
+            moved.append(path)
+        return out
+
+    return _map_call_tensors(spec, ex, one), moved
 
 
 def _fresh(spec: Spec, ex: Example, flag: tuple[str, ...] = ()) -> tuple[Example, dict[str, torch.Tensor]]:
@@ -248,7 +258,6 @@ def _fresh(spec: Spec, ex: Example, flag: tuple[str, ...] = ()) -> tuple[Example
     change what the next call gets), with the floating tensors of the arguments in ``flag`` made
     to require grad the way a network's activations do: non-leaf tensors with a ``grad_fn``.
     Returns the example and the leaves behind the flagged tensors (for gradients)."""
-    keys = set(_call_keys(spec))
     leaves: dict[str, torch.Tensor] = {}
 
     def one(path: str, t: torch.Tensor) -> torch.Tensor:
@@ -258,16 +267,7 @@ def _fresh(spec: Spec, ex: Example, flag: tuple[str, ...] = ()) -> tuple[Example
             return c.clone()
         return c
 
-    def walk(path: str, v: Any) -> Any:
-        if isinstance(v, torch.Tensor):
-            return one(path, v)
-        if isinstance(v, dict):
-            return {k: walk(f"{path}[{k!r}]", x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return type(v)(walk(f"{path}[{i}]", x) for i, x in enumerate(v))
-        return v
-
-    return {k: (walk(k, v) if k in keys else v) for k, v in ex.items()}, leaves
+    return _map_call_tensors(spec, ex, one), leaves
 
 
 def _layout_independent(spec: Spec, name: str) -> Property:
