@@ -228,7 +228,13 @@ def _focal_terms(logits: torch.Tensor, gamma: float, index: torch.Tensor | None 
                          torch.log1p(-torch.exp(torch.where(is_top, half, lp))))
     if index is not None:
         ce, log1mp = ce.gather(1, index), log1mp.gather(1, index)
-    return torch.exp(gamma * log1mp) * ce
+    # Where -log p_c itself overflows (a logit gap beyond the dtype's range: p_c = 0, the factor
+    # exactly 1) the term is ce; the product is formed on a finite stand-in there, so that its
+    # backward does not meet d factor / d lp = 0 times ce = inf (nan, where the exact gradient
+    # is about +-1).
+    over = torch.isinf(ce)
+    focal = torch.exp(gamma * log1mp) * torch.where(over, torch.zeros_like(ce), ce)
+    return torch.where(over, ce, focal)
 
 
 def softmax_focal(

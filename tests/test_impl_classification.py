@@ -403,6 +403,21 @@ class TestSoftmaxFocalOverflowingGap:
         assert out.item() == 0.0
         assert torch.equal(g, torch.zeros_like(g)), g
 
+    @pytest.mark.parametrize("gamma", [0.5, 2.0])
+    @pytest.mark.parametrize("smoothing", [0.0, 0.3])
+    def test_gradient_is_finite_where_the_target_cross_entropy_overflows(self, gamma: float, smoothing: float) -> None:
+        # The target's own -log p overflows (its exact value, 2e308, exceeds float64): the loss is inf, the focal
+        # factor exactly 1. p = (1, 0, 0): class c's term q_c (1 - p_c)^gamma (-log p_c) has the gradient
+        # q_c (p - e_c) for c = 1, 2 (p_c = 0: the factor's own derivative, gamma p_c log p_c, vanishes) and 0 for
+        # class 0 (p_0 = 1), so the gradient is (q_1 + q_2, -q_1, -q_2).
+        x = torch.tensor([[1e308, -1e308, 0.0]], dtype=torch.float64, requires_grad=True)
+        out = ref.softmax_focal(x, torch.tensor([1]), gamma=gamma, label_smoothing=smoothing, reduction="sum")
+        (g,) = torch.autograd.grad(out, x)
+        assert out.item() == math.inf
+        q1, q2 = 1 - smoothing + smoothing / 3, smoothing / 3
+        want = torch.tensor([[q1 + q2, -q1, -q2]], dtype=torch.float64)
+        torch.testing.assert_close(g, want, rtol=1e-12, atol=1e-15)
+
 
 class TestSeedSoftmaxFocal:
     def test_is_the_focal_factor_of_the_mean_cross_entropy(self) -> None:

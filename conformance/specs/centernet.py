@@ -1104,7 +1104,7 @@ def _call_depth(fn: Target, ex: Ex, **over: Any) -> torch.Tensor:
 
 
 @DEPTH.property(Category.EQUIVALENCE, strategy=depth_inputs())
-def zero_for_perfect_predictions(target: Target, ex: Ex) -> None:
+def zero_for_perfect_predictions(target: Target, ex: Ex) -> None:  # noqa: F811 (registered per spec by the decorator)
     """With each target set to the transformed depth its slot reads (rounded to the dtype), the loss is 0 within
     the rounding of sigmoid(x): the transform is the seed's, read at the slot's class."""
     dep, _t, _m = _depth_parts(ex)
@@ -1312,7 +1312,7 @@ def _inactive(ex: Ex) -> torch.Tensor:
 
 
 @ROT.property(Category.INVARIANCE, strategy=rot_inputs())
-def masked_slots_do_not_matter(target: Target, ex: Ex) -> None:
+def masked_slots_do_not_matter(target: Target, ex: Ex) -> None:  # noqa: F811 (registered per spec by the decorator)
     """Giving masked slots other bins, residuals and pixels leaves the loss unchanged."""
     off = _inactive(ex)
     h, w = ex["output"].shape[2:]

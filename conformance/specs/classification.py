@@ -124,6 +124,26 @@ def _index_targets(draw: st.DrawFn, ex: Example, *, sentinel: int | None, ignore
         _set_ignored_logits(draw, ex, ignored, _NONFINITE)
 
 
+@st.composite
+def _nonfinite_ignored(draw: st.DrawFn, strategy: st.SearchStrategy[Example], *, default: int | None) -> Example:
+    """``strategy``'s examples, one in three of those with index targets given ignored entries
+    (``ignore_index``, or ``default`` where the spec has one) whose logits are nan or +-inf: the
+    contract ignores them, in the value and in the gradient."""
+    ex = draw(strategy)
+    t = ex["target"]
+    if t.is_floating_point() or t.numel() == 0 or draw(st.integers(0, 2)):
+        return ex
+    ign = ex.get("ignore_index", default)
+    if ign is None:
+        ign = ex["ignore_index"] = draw(st.integers(0, ex["logits"].shape[1] - 1))
+    mask = draw(_bools(tuple(t.shape)))
+    mask.view(-1)[draw(st.integers(0, t.numel() - 1))] = True
+    ex = {**ex, "target": torch.where(mask, torch.full_like(t, ign), t)}
+    _set_ignored_logits(draw, ex, ex["target"] == ign, _NONFINITE)
+    hh.region("non-finite logits at ignored entries")
+    return ex
+
+
 def _or_logits(elements: st.SearchStrategy[float] | None) -> st.SearchStrategy[float]:
     return hh.logit_values(max_abs=MAX_LOGIT) if elements is None else elements
 
@@ -426,7 +446,7 @@ CE = register(
         ),
         strategies={
             "default": ce_inputs(),
-            "extreme": _defined_mean(ce_inputs(nonfinite=False), _ce_denominator),
+            "extreme": _defined_mean(_nonfinite_ignored(ce_inputs(), default=-100), _ce_denominator),
             "gradcheck": _defined_mean(ce_inputs(dtypes=(torch.float64,), elements=st.floats(-20, 20, allow_nan=False,
                                                                                           width=32),
                                                  nonfinite=False, max_extra=1), _ce_denominator),
@@ -874,7 +894,7 @@ SFOCAL = register(
         ),
         strategies={
             "default": sf_inputs(),
-            "extreme": _defined_mean(sf_inputs(nonfinite=False), _sf_denominator),
+            "extreme": _defined_mean(_nonfinite_ignored(sf_inputs(), default=None), _sf_denominator),
             "gradcheck": _defined_mean(sf_inputs(dtypes=(torch.float64,), elements=st.floats(-20, 20, allow_nan=False,
                                                                                           width=32),
                                                  nonfinite=False), _sf_denominator),

@@ -288,6 +288,19 @@ def _degenerate_examples(sid: str) -> tuple[Example, ...]:
     return tuple(out)
 
 
+def _tiny_eps_examples() -> tuple[Example, ...]:
+    """A zero-height box of width w against the w x w box, and the reverse, with eps far below
+    every length (2^-120 in float32, 2^-1000 in float64: normal numbers): w / (h + eps) exceeds
+    the dtype's range while the exact gradient of atan(w / (h + eps)), (h + eps, -w) / (w^2 + (h + eps)^2),
+    is about 1 / w. No union is 0, so no other term's derivative is near 1 / eps."""
+    out = []
+    for dtype, eps, w in ((torch.float32, 2.0**-120, 2.0**10), (torch.float64, 2.0**-1000, 2.0**30)):
+        flat, square = [0.0, 0.0, w, 0.0], [0.0, 0.0, w, w]
+        out.append({"boxes1": torch.tensor([flat, square], dtype=dtype), "boxes2": torch.tensor([square, flat], dtype=dtype),
+                    "eps": eps})
+    return tuple(out)
+
+
 # ---------------------------------------------------------------------------
 # Malformed inputs
 # ---------------------------------------------------------------------------
@@ -524,7 +537,7 @@ for _sid in IDS:
             ),
             scale=_scale(_sid),
             regions=_REGIONS + (("mode quadratic", "mode log") if _sid == "iou_loss" else ()),
-            examples={"finite_gradients": _degenerate_examples(_sid),
+            examples={"finite_gradients": _degenerate_examples(_sid) + _tiny_eps_examples(),
                       "rejects_shape_mismatch": _error_examples(_sid, ("shape",)),
                       "rejects_invalid_inputs": _error_examples(_sid, ("dtype", "domain")),
                       "honours_reduction": tuple({"boxes1": torch.zeros(0, 4, dtype=dt), "boxes2": torch.zeros(0, 4, dtype=dt),

@@ -288,6 +288,36 @@ def sf_ignored_logits_leak(logits, target, *, ignore_index=None, **kw):  # type:
     return per.sum() if reduction == "sum" else per.sum() / valid.sum()
 
 
+def sf_ignored_masked_by_where(logits, target, *, ignore_index=None, **kw):  # type: ignore[no-untyped-def]
+    # The value is masked with torch.where (right: 0 for ignored entries whatever their logits), but
+    # the terms were formed from the ignored logits: their backward meets 0 * nan.
+    if ignore_index is None:
+        return ref.softmax_focal(logits, target, **kw)
+    valid = target != ignore_index
+    safe = torch.where(valid, target, torch.zeros_like(target))
+    reduction = kw.pop("reduction", "mean")
+    per = torch.where(valid, ref.softmax_focal(logits, safe, reduction="none", **kw), torch.zeros((), dtype=logits.dtype))
+    if reduction == "none":
+        return per
+    return per.sum() if reduction == "sum" else per.sum() / valid.sum()
+
+
+def ce_ignored_masked_by_where(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):  # type: ignore[no-untyped-def]
+    # torch.where keeps the ignored entries' value at 0, but their loss was formed from their
+    # logits first: a nan or inf logit there gives the row a nan gradient (0 * nan).
+    if target.is_floating_point():
+        return ref.softmax_cross_entropy(logits, target, weight=weight, label_smoothing=label_smoothing, reduction=reduction)
+    valid = target != ignore_index
+    t = torch.where(valid, target, torch.zeros_like(target))
+    per = ref.softmax_cross_entropy(logits, t, weight=weight, label_smoothing=label_smoothing, reduction="none")
+    per = torch.where(valid, per, torch.zeros((), dtype=per.dtype))
+    if reduction == "none":
+        return per
+    w = torch.ones(logits.shape[1], dtype=logits.dtype) if weight is None else weight.to(logits.dtype)
+    den = (w[t] * valid).sum()
+    return per.sum() if reduction == "sum" else per.sum() / den
+
+
 def sf_smoothing_without_factor(logits, target, *, gamma=2.0, alpha=None, label_smoothing=0.0, **kw):  # type: ignore[no-untyped-def]
     # Label smoothing's uniform part taken from the plain cross-entropy (the focal factor only on the target).
     if label_smoothing == 0:
@@ -392,6 +422,9 @@ MUTANTS = [
             "agrees_with_tensorflow", "finite_gradients", "low_precision_matches_float32")),
     Mutant("ignored_gathered_as_class0", CE, ce_ignored_as_class0, "ignore_index clamped to class 0 and never masked",
            ("ignored_entries_do_not_matter", "agrees_with_torch")),
+    Mutant("ignored_masked_by_where", CE, ce_ignored_masked_by_where,
+           "ignored entries' CE formed from their logits, then masked by torch.where: a nan gradient there",
+           ("finite_gradients",)),
     Mutant("detached_normaliser", CE, ce_detached_softmax, "logsumexp detached from the graph",
            ("gradient_is_softmax_minus_target", "gradcheck_float64")),
     Mutant("shifts_logits_in_place", CE, ce_in_place_softmax, "subtracts the row max in the caller's tensor", ("inputs_not_modified",)),
@@ -435,6 +468,9 @@ MUTANTS = [
            ("mean_is_mean_of_per_sample", "honours_ignore_index")),
     Mutant("ignored_logits_leak", SF, sf_ignored_logits_leak, "ignored entries masked by * 0 after the fact: nan logits leak",
            ("ignored_entries_do_not_matter",)),
+    Mutant("ignored_masked_by_where", SF, sf_ignored_masked_by_where,
+           "ignored entries' terms formed from their logits, then masked by torch.where: a nan gradient there",
+           ("finite_gradients",)),
     Mutant("smoothing_without_factor", SF, sf_smoothing_without_factor, "the smoothed classes' terms lack the focal factor",
            ("agrees_with_numpy", "agrees_with_keras")),
     Mutant("float32", SF, sf_float32, "computes and returns float32", ("output_dtype_and_shape", "low_precision_matches_float32")),

@@ -274,6 +274,13 @@ def ciou_unguarded_ratio(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
 
 
 @loss_keywords
+def ciou_aspect_by_quotient(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
+    # _aspect's atan of the quotient: where w / (h + eps) overflows (eps far below w), its backward
+    # meets atan'(inf) * (-w / c^2) = 0 * inf.
+    return _ciou(b1, b2, eps)
+
+
+@loss_keywords
 def ciou_alpha_differentiated(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
     return _ciou(b1, b2, eps, detach_alpha=False)
 
@@ -465,6 +472,8 @@ MUTANTS = [
            ("within_range", "agrees_with_numpy")),
     Mutant("unguarded_ratio", "ciou_loss", ciou_unguarded_ratio, "w / h without eps: nan for zero-height boxes",
            ("finite_gradients", "agrees_with_numpy")),
+    Mutant("aspect_by_quotient", "ciou_loss", ciou_aspect_by_quotient,
+           "atan(w / (h + eps)) by the quotient: a nan gradient where the quotient overflows", ("finite_gradients",)),
     Mutant("alpha_differentiated", "ciou_loss", ciou_alpha_differentiated, "alpha not held constant in the backward pass",
            ("gradcheck_float64",)),
     Mutant("aspect_subtracted", "ciou_loss", ciou_aspect_subtracted, "DIoU - alpha v", ("penalty_non_negative",)),

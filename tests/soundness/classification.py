@@ -47,8 +47,9 @@ def _mean(total: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 
 def ce_torch_builtin(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):  # type: ignore[no-untyped-def]
     """torch's own function (log_softmax + nll_loss, label smoothing as a second term), with the
-    checks torch omits (label_smoothing below 0 or nan) and without ignore_index for probability
-    targets (where torch raises and the contract says it does not apply)."""
+    checks torch omits (label_smoothing below 0 or nan), without ignore_index for probability
+    targets (where torch raises and the contract says it does not apply), and the ignored
+    entries' logits replaced before torch reads them."""
     _check_logits(logits)
     _check_unit("label_smoothing", label_smoothing)
     if reduction not in _REDUCTIONS:
@@ -61,6 +62,10 @@ def ce_torch_builtin(logits, target, *, weight=None, ignore_index=-100, label_sm
         return F.cross_entropy(logits, target.to(logits.dtype), weight=weight, label_smoothing=label_smoothing,
                                reduction=reduction)
     _check_indices(logits, target, ignore_index)
+    # torch forms the ignored rows' log-softmax before nll_loss drops them: a nan or inf logit there
+    # would give the row a nan gradient (torch's registered defect), so those rows are zeroed first.
+    ignored = (target == ignore_index).unsqueeze(1)
+    logits = torch.where(ignored, torch.zeros((), dtype=logits.dtype), logits)
     return F.cross_entropy(logits, target.long(), weight=None if weight is None else weight.to(logits.dtype),
                            ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
 

@@ -2,8 +2,9 @@
 
 - ``inclusion_exclusion_float64``: the overlap as ``w1 + w2 - cw`` (``min(a, b) = a + b -
   max(a, b)``), GIoU as ``2 - IoU - (U + eps) / (C + eps)``, centre offsets formed from
-  differences, CIoU's angle difference by ``atan((a - b) / (1 + a b))``, everything in
-  float64 whatever the input (more precise intermediates), returned in the input's dtype;
+  differences, CIoU's angle difference as one ``atan2`` of the cross and dot products of the
+  vectors (h + eps, w), everything in float64 whatever the input (more precise
+  intermediates), returned in the input's dtype;
   other subgradients at ties than the reference's.
 - ``masked_in_dtype``: torchvision's layout (the overlap's area written where both sides
   are positive, a zero gradient at touching boxes), midpoints subtracted, in the input's
@@ -96,9 +97,13 @@ def ie_diou(boxes1, boxes2, *, reduction="none", eps=1e-7):  # type: ignore[no-u
 def ie_ciou(boxes1, boxes2, *, reduction="none", eps=1e-7):  # type: ignore[no-untyped-def]
     _validate(boxes1, boxes2, reduction, eps)
     t = _ie_terms(boxes1, boxes2, eps)
-    a, b = t["w2"] / (t["h2"] + eps), t["w1"] / (t["h1"] + eps)
-    # atan a - atan b = atan((a - b) / (1 + a b)) for a, b >= 0.
-    v = 4 / math.pi**2 * torch.atan((a - b) / (1 + a * b)) ** 2
+    # atan(w2 / c2) - atan(w1 / c1) (c = h + eps) as the angle between the vectors (c1, w1) and (c2, w2):
+    # atan2 of their cross and dot products (the dot is > 0: both angles lie in [0, pi/2)), each vector
+    # scaled by its larger side first so that no product overflows and no quotient w / c is formed.
+    w1, c1, w2, c2 = t["w1"], t["h1"] + eps, t["w2"], t["h2"] + eps
+    m1, m2 = torch.maximum(w1, c1), torch.maximum(w2, c2)
+    w1, c1, w2, c2 = w1 / m1, c1 / m1, w2 / m2, c2 / m2
+    v = 4 / math.pi**2 * torch.atan2(w2 * c1 - w1 * c2, c1 * c2 + w1 * w2) ** 2
     alpha = (v / (1 - t["iou"] + v + eps)).detach()
     return _reduce(_ie_diou(t, eps) + alpha * v, reduction).to(boxes1.dtype)
 
@@ -171,6 +176,6 @@ IMPLEMENTATIONS = [
     Impl("masked_in_dtype", "giou_loss", masked_giou, _MASKED),
     Impl("inclusion_exclusion_float64", "diou_loss", ie_diou, _IE),
     Impl("masked_in_dtype", "diou_loss", masked_diou, _MASKED),
-    Impl("inclusion_exclusion_float64", "ciou_loss", ie_ciou, _IE + "; atan a - atan b as atan((a - b) / (1 + ab))"),
+    Impl("inclusion_exclusion_float64", "ciou_loss", ie_ciou, _IE + "; atan a - atan b as the atan2 of (h + eps, w)'s cross and dot products"),
     Impl("masked_in_dtype", "ciou_loss", masked_ciou, _MASKED + "; alpha under no_grad; angles by the branch on w <= h"),
 ]
