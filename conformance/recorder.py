@@ -69,6 +69,9 @@ class Recorder:
     pending_regions: list[str] = field(default_factory=list)
     deviated: dict[int, dict[str, Any]] = field(default_factory=dict)  # deviation index -> count, first message, example
     entered: dict[int, int] = field(default_factory=dict)  # deviation index -> examples inside its region
+    # Calls of the target in the current example that gave evidence of its behaviour: a value
+    # returned or an error raised, not a decline (NotImplementedError: an option it lacks).
+    responded: int = 0
     # Examples the target declined with NotImplementedError (an option its library lacks): count and first message.
     not_implemented: int = 0
     not_implemented_message: str = ""
@@ -101,6 +104,7 @@ class Recorder:
         self.examples += 1
         self.example = _snapshot(example) if example is not None else None
         self.calls = []
+        self.responded = 0
         for name in self.pending_regions:
             self.regions[name] = self.regions.get(name, 0) + 1
         self.pending_regions = []

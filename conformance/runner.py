@@ -26,7 +26,7 @@ from conformance.catalogue import get_spec
 from conformance.deviations import Deviation, predicate_namespace
 from conformance.profiles import settings_for
 from conformance.spec import Property, SkipProperty
-from conformance.targets import Target, TargetError, TargetLoadError, TargetTimeout, safe_text
+from conformance.targets import Target, TargetError, TargetLoadError, TargetTimeout, declines, safe_text
 
 __all__ = ["Outcome", "run_property", "requirement_missing", "STATUSES"]
 
@@ -89,15 +89,6 @@ def requirement_missing(requires: tuple[str, ...]) -> str | None:
         elif importlib.util.find_spec(req) is None:
             return f"needs the optional library {req!r}, which is not installed"
     return None
-
-
-def _declines(exc: BaseException) -> bool:
-    """The target does not take this example's options: NotImplementedError (an adapter for a
-    library without the option), or a TypeError for a canonical keyword its signature lacks (a
-    function written before the option existed). Neither is judged; both are counted."""
-    if isinstance(exc, NotImplementedError):
-        return True
-    return isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc)
 
 
 def _first_error(exc: BaseException) -> BaseException:
@@ -275,7 +266,7 @@ def _execute(
             # counted, and a property no example of which it accepts is reported as not
             # applicable. Any other exception is judged as usual.
             err = _first_error(exc)
-            if example is not None and isinstance(err, TargetError) and _declines(err.original):
+            if example is not None and isinstance(err, TargetError) and declines(err.original):
                 rec.not_implemented += 1
                 rec.not_implemented_message = rec.not_implemented_message or safe_text(err.original, limit=300)
                 if rec.not_implemented >= DECLINED_IN_A_ROW and rec.examples == rec.not_implemented:
@@ -295,15 +286,19 @@ def _execute(
         except Exception as exc:  # noqa: BLE001 - a failure inside a region is counted, not raised
             err = _first_error(exc)
             if (not inside or isinstance(err, SkipProperty) or example is None
-                    or (isinstance(err, TargetError) and _declines(err.original))):
+                    or (isinstance(err, TargetError) and declines(err.original))):
                 raise  # a declined example is not a deviation: checked() rejects it
             rec.count_deviation(inside[0], safe_text(err, limit=600),
                                 repro.to_source(rec.example) if rec.example is not None else None)
             # The example object itself, for the diagnosis (conformance.diagnose) after the run.
             rec.deviated[inside[0]].setdefault("object", rec.example)
             return
-        for i in inside:
-            rec.count_entered(i)
+        # Only an example on which the target responded (returned, or raised other than a decline)
+        # is evidence about a region: a property that returned before calling the target, or
+        # swallowed the target's decline, leaves the region as unexercised as before.
+        if rec.responded:
+            for i in inside:
+                rec.count_entered(i)
 
     if prop.strategy is None:
         checked(None)

@@ -61,6 +61,15 @@ def safe_text(value: object, limit: int = MAX_MESSAGE) -> str:
     return text
 
 
+def declines(exc: BaseException) -> bool:
+    """The target does not take this example's options: NotImplementedError (an adapter for a
+    library without the option), or a TypeError for a canonical keyword its signature lacks (a
+    function written before the option existed). Neither is judged; both are counted."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    return isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc)
+
+
 class TargetError(Exception):
     """The implementation under test raised while computing a property."""
 
@@ -236,12 +245,18 @@ class Target:
             out = self.fn(*args, **kwargs)
         except TargetTimeout as exc:
             self.hung = str(exc).replace(f"{self.name} did not return", "did not return", 1)
+            if rec is not None:
+                rec.responded += 1
             raise
-        except (AssertionError, TargetError, SystemExit) as exc:
-            # An assert (or sys.exit) inside the target is still the target's crash, not our claim.
+        except (AssertionError, TargetError, SystemExit, Exception) as exc:
+            # An assert (or sys.exit) inside the target is still the target's crash, not our claim;
+            # any failure of foreign code is recorded.
+            if rec is not None and not declines(exc):
+                rec.responded += 1
             raise TargetError(self.name, exc) from exc
-        except Exception as exc:  # noqa: BLE001 - any failure of foreign code is recorded
-            raise TargetError(self.name, exc) from exc
+        else:
+            if rec is not None:
+                rec.responded += 1
         finally:
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)

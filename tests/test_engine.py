@@ -324,3 +324,22 @@ def test_a_property_whose_first_examples_are_all_declined_is_not_applicable_at_o
     # Where it accepts some examples, the declined ones are counted and the rest judged as usual.
     out = run_property(get_spec("sigmoid_bce").properties["agrees_with_numpy"], t, profile="ci")
     assert out.status == "passed" and out.examples > DECLINED_IN_A_ROW
+
+
+def test_a_region_the_target_only_declines_is_unexercised_not_stale() -> None:
+    from conformance.deviations import Deviation
+
+    # good_bce takes no weight: every example of rejects_shape_mismatch that passes one is declined (TypeError for
+    # the unknown keyword), and the property, which expects an error, swallows it. No example there showed how the
+    # target behaves, so the entry is not stale; an example it did compute on is.
+    (t,) = resolve_targets(["tests.fixtures.targets:good_bce"], ["sigmoid_bce"])
+    prop = get_spec("sigmoid_bce").properties["rejects_shape_mismatch"]
+    declined = Deviation(target=t.name, spec="sigmoid_bce", property=prop.name, where="weight is not none",
+                         reason="declined region", kind="convention")
+    computed = Deviation(target=t.name, spec="sigmoid_bce", property=prop.name, where="get('weight') is none",
+                         reason="computed region", kind="convention")
+    out = run_property(prop, t, profile="ci", deviations=[declined, computed])
+    states = {r["reason"]: (r["state"], r["entered"]) for r in out.deviations}
+    assert states["declined region"] == ("unexercised", 0), states
+    assert states["computed region"][0] == "stale" and states["computed region"][1] > 0, states
+    assert out.status == "xpassed"
