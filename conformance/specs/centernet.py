@@ -1430,37 +1430,48 @@ def generic_inputs(draw: st.DrawFn, *, dtypes: tuple[torch.dtype, ...] = hh.FLOA
     def masked_target(t: torch.Tensor, mk: np.ndarray) -> torch.Tensor:
         return t if plain else _spoil(draw, t, np.broadcast_to(mk.reshape(mk.shape + (1,) * (t.dim() - mk.ndim)) <= 0, t.shape))
 
+    # The masks' layout, one for the whole batch: the floating dtype, or bool / int64 (each head's loss
+    # accepts them; the caller's batch must come back with the very tensors it held).
+    layout = "float" if plain else draw(st.sampled_from(["float", "float", "bool", "int"]))
+    if layout != "float":
+        hh.region("bool or integer masks")
+
+    def as_mask(a: np.ndarray) -> torch.Tensor:
+        a = np.ascontiguousarray(a)
+        return torch.from_numpy(a > 0) if layout == "bool" else (
+            torch.from_numpy(a.astype(np.int64)) if layout == "int" else torch.from_numpy(a).to(dtype))
+
     ind, cat, mk, gt = slots(c, m)
-    batch: dict[str, torch.Tensor] = {"hm": gt, "ind": ind, "mask": torch.from_numpy(mk).to(dtype), "cat": cat}
+    batch: dict[str, torch.Tensor] = {"hm": gt, "ind": ind, "mask": as_mask(mk), "cat": cat}
     dims: dict[str, int] = {"hm": c, "wh": 2, "reg": 2, "velocity": 3, "dep": c if draw(st.booleans()) else 1,
                             "dep_sec": 1, "rot": 8, "rot_sec": 8, "nuscenes_att": 3, "hp_offset": 2}
     # Only the batch entries of the drawn heads (drawing every head's targets costs more than the call).
     for hd in ("wh", "reg", "velocity"):
         if hd in heads:
             batch[hd] = masked_target(arr((b, m, dims[hd])), mk)
-            batch[hd + "_mask"] = torch.from_numpy(np.repeat(mk[:, :, None], dims[hd], 2)).to(dtype)
+            batch[hd + "_mask"] = as_mask(np.repeat(mk[:, :, None], dims[hd], 2))
     if "dep" in heads or "dep_sec" in heads:
         depths = _dyadic(1, 32).map(lambda v: v + 1 / 16) if gradcheck else _dyadic(1, 32) if fp16 else st.one_of(
             _dyadic(1, 50), st.just(1e3))
         batch["dep"] = masked_target(arr((b, m, 1), depths), mk)
-        batch["dep_mask"] = torch.from_numpy(mk[:, :, None].copy()).to(dtype)
+        batch["dep_mask"] = as_mask(mk[:, :, None])
     if "rot" in heads or "rot_sec" in heads:
         angles = np.array(draw(st.lists(st.integers(-180, 179).map(lambda v: v * math.pi / 180), min_size=b * m,
                                         max_size=b * m)))
         rotbin, rotres = npo.encode_alpha_to_bins(angles.reshape(b, m))
         batch["rotbin"] = _ints(rotbin, (b, m, 2))
         batch["rotres"] = masked_target(_tensor(np.round(rotres * 64) / 64 if fp16 else rotres, (b, m, 2), dtype), mk)
-        batch["rot_mask"] = torch.from_numpy(mk.copy()).to(dtype)
+        batch["rot_mask"] = as_mask(mk)
     if "nuscenes_att" in heads:
         batch["nuscenes_att"] = masked_target(arr((b, m, 3), st.sampled_from([0.0, 1.0, 0.5])), mk)
-        batch["nuscenes_att_mask"] = torch.from_numpy(np.repeat(mk[:, :, None], 3, 2)).to(dtype)
+        batch["nuscenes_att_mask"] = as_mask(np.repeat(mk[:, :, None], 3, 2))
     if "hm_hp" in heads or "hp_offset" in heads:
         joints, mh = draw(st.integers(1, 2)), draw(st.integers(0, 2))
         hp_ind, joint, hmk, hp_gt = slots(joints, mh)
         dims["hm_hp"] = joints
-        batch.update({"hm_hp": hp_gt, "hp_ind": hp_ind, "joint": joint, "hm_hp_mask": torch.from_numpy(hmk).to(dtype),
+        batch.update({"hm_hp": hp_gt, "hp_ind": hp_ind, "joint": joint, "hm_hp_mask": as_mask(hmk),
                       "hp_offset": masked_target(arr((b, mh, 2)), hmk),
-                      "hp_offset_mask": torch.from_numpy(np.repeat(hmk[:, :, None], 2, 2)).to(dtype)})
+                      "hp_offset_mask": as_mask(np.repeat(hmk[:, :, None], 2, 2))})
         hh.region("keypoint heads (hm_hp, hp_offset)")
     outputs = []
     for _ in range(n_stacks):
@@ -1624,7 +1635,7 @@ GENERIC = register(
         regions=("float32", "float64", "one stack", "two stacks", "no heatmap head", "a weight-0 head", "no objects",
                  "extreme values",
                  "saturated heatmap logits (clamp active)", "keypoint heads (hm_hp, hp_offset)", "heads keyword set",
-                 "sigmoid_dep_sec on a dep_sec head", "nan / inf where nothing reads"),
+                 "sigmoid_dep_sec on a dep_sec head", "nan / inf where nothing reads", "bool or integer masks"),
     )
 )
 

@@ -590,7 +590,8 @@ def ignored_entries_do_not_matter(target: Target, ex: Example) -> None:
 def wce_inputs(draw: st.DrawFn, *, dtypes: tuple[torch.dtype, ...] = hh.FLOAT_DTYPES,
                elements: st.SearchStrategy[float] | None = None, soft: bool | None = None) -> Example:
     """(B, A, C) logits over the float32 range, one-hot targets or soft class scores with a
-    unique maximum per row (only its argmax matters), (B, A) anchor weights in [0, 4]."""
+    unique maximum per row (only its argmax matters), rows with tied maxima (all-zero rows of
+    unassigned anchors included: the first of the tied classes is read), (B, A) anchor weights in [0, 4]."""
     dtype = draw(hh.float_dtypes(dtypes=dtypes))
     b, a, c = draw(st.integers(0, 3)), draw(st.integers(0, 4)), draw(st.integers(1, 5))
     x = draw(hh.tensors(shape=(b, a, c), dtype=dtype, elements=_or_logits(elements)))
@@ -601,6 +602,21 @@ def wce_inputs(draw: st.DrawFn, *, dtypes: tuple[torch.dtype, ...] = hh.FLOAT_DT
         noise = draw(hh.tensors(shape=(b, a, c), dtype=dtype, elements=st.floats(0, 0.4375, allow_nan=False, width=32)))
         z = torch.where(z > 0, 1 - noise, noise)
         hh.region("soft class scores")
+    if z.numel() and c > 1 and draw(st.integers(0, 3)) == 0:
+        # Some rows tie: all zero (an anchor assigned to no class) or two or more classes at the
+        # row's maximum. torch.argmax and np.argmax read the first of them; so does the contract.
+        rows = draw(_bools((b, a)))
+        zero = draw(st.booleans())
+        tied = z.clone()
+        if zero:
+            tied[rows] = 0
+        else:
+            top = tied.amax(-1, keepdim=True)
+            extra = draw(_bools((b, a, c)))
+            tied = torch.where(rows.unsqueeze(-1) & extra, top.expand_as(tied), tied)
+        if not torch.equal(tied, z):
+            z = tied
+            hh.region("tied target scores (all-zero rows included)")
     w = draw(hh.tensors(shape=(b, a), dtype=dtype, elements=_WEIGHT_EL))
     ex = {"logits": x, "target": z, "weights": w}
     _common_regions(ex, None, layouts=False)
@@ -649,7 +665,8 @@ WCE = register(
         family="softmax",
         signature="f(logits: Tensor[B, A, C], target: Tensor[B, A, C] (one-hot), weights: Tensor[B, A]) -> Tensor[B, A]",
         summary="OpenPCDet WeightedCrossEntropyLoss: CE against the argmax of the one-hot target (soft scores are "
-        "read as their most likely class), times the anchor weights; never reduced.",
+        "read as their most likely class; where classes tie, an all-zero row included, the first of them, as "
+        "torch.argmax reads it), times the anchor weights; never reduced.",
         reference=ref.weighted_cross_entropy,
         convention=Convention(
             args=(Arg("logits", differentiable=True), Arg("target"), Arg("weights")),
@@ -674,7 +691,8 @@ WCE = register(
         ),
         scale=_wce_scale,
         opt_out={"defaults_honoured": "the OpenPCDet form takes no keyword arguments, so there is no default to honour"},
-        regions=("float32", "float64", "empty", "extreme logits (|x| > 88)", "soft class scores"),
+        regions=("float32", "float64", "empty", "extreme logits (|x| > 88)", "soft class scores",
+                 "tied target scores (all-zero rows included)"),
     )
 )
 

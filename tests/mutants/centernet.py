@@ -385,6 +385,15 @@ def generic_returns_float32(outputs, batch, *, weights, heads=ref.LOSS_ORDER, si
     return total.float(), {h: v.float() for h, v in per.items()}
 
 
+def generic_casts_masks_in_the_callers_batch(outputs, batch, *, weights, heads=ref.LOSS_ORDER, sigmoid_dep_sec=False):  # type: ignore[no-untyped-def]
+    # "Normalises" the masks to the heads' dtype by writing the cast tensors back into the caller's
+    # batch: the same values, but bool or integer masks the caller holds are replaced.
+    dtype = next(iter(outputs[0].values())).dtype
+    for k in [k for k in batch if k.endswith("mask")]:
+        batch[k] = batch[k].to(dtype)
+    return ref.generic_loss(outputs, batch, weights=weights, heads=heads, sigmoid_dep_sec=sigmoid_dep_sec)
+
+
 def generic_cpu_constant(outputs, batch, *, weights, heads=ref.LOSS_ORDER, sigmoid_dep_sec=False):  # type: ignore[no-untyped-def]
     total, per = ref.generic_loss(outputs, batch, weights=weights, heads=heads, sigmoid_dep_sec=sigmoid_dep_sec)
     return total + torch.zeros((), dtype=total.dtype), per
@@ -574,6 +583,8 @@ MUTANTS = [
            ("gradcheck_float64",)),
     Mutant("dep_sec_always_transformed", GN, _generic_mutant(dep_sec_always=True),
            "dep_sec goes through the depth transform whatever sigmoid_dep_sec says", ("agrees_with_numpy",)),
+    Mutant("casts_masks_in_the_callers_batch", GN, generic_casts_masks_in_the_callers_batch,
+           "writes the masks, cast to the heads' dtype, back into the caller's batch dict", ("inputs_not_modified",)),
     Mutant("dropout_left_on", GN, generic_dropout, "dropout on the head outputs in training mode",
            ("deterministic",)),
     Mutant("total_in_float32", GN, _generic_mutant(float32=True), "the total accumulates in float32", ("output_dtype_and_shape",)),

@@ -156,6 +156,16 @@ def wce_weights_squared(logits, target, weights):  # type: ignore[no-untyped-def
     return ref.weighted_cross_entropy(logits, target, weights) * weights
 
 
+def wce_last_of_tied_classes(logits, target, weights):  # type: ignore[no-untyped-def]
+    # Where target scores tie (an all-zero row included), the last of the tied classes is read
+    # (argmax over the flipped class axis), not the first.
+    if target.numel() == 0:
+        return ref.weighted_cross_entropy(logits, target, weights)
+    last = target.shape[-1] - 1 - target.flip(-1).argmax(-1)
+    hard = torch.nn.functional.one_hot(last, target.shape[-1]).to(target.dtype)
+    return ref.weighted_cross_entropy(logits, hard, weights)
+
+
 def wce_no_logsoftmax(logits, target, weights):  # type: ignore[no-untyped-def]
     # Treats the logits as log-probabilities (a missing log_softmax).
     return -logits.gather(-1, target.argmax(-1, keepdim=True)).squeeze(-1) * weights
@@ -439,6 +449,9 @@ MUTANTS = [
     Mutant("dropout_left_on", CE, ce_dropout, "dropout in training mode", ("deterministic",)),
     Mutant("soft_ce_unweighted", WCE, wce_soft_argmax, "soft CE against the target rows, anchor weights dropped",
            ("agrees_with_numpy", "agrees_with_tensorflow", "linear_in_weights", "only_the_argmax_of_the_target_matters")),
+    Mutant("last_of_tied_classes", WCE, wce_last_of_tied_classes,
+           "tied target scores (all-zero rows) read as the last tied class, not the first",
+           ("agrees_with_numpy", "only_the_argmax_of_the_target_matters")),
     Mutant("weights_squared", WCE, wce_weights_squared, "anchor weight applied twice", ("linear_in_weights", "agrees_with_numpy")),
     Mutant("no_log_softmax", WCE, wce_no_logsoftmax, "logits used as log-probabilities",
            ("agrees_with_numpy", "gradient_is_softmax_minus_target")),
