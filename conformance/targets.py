@@ -248,7 +248,7 @@ class Target:
             if rec is not None:
                 rec.responded += 1
             raise
-        except (AssertionError, TargetError, SystemExit, Exception) as exc:
+        except (SystemExit, Exception) as exc:
             # An assert (or sys.exit) inside the target is still the target's crash, not our claim;
             # any failure of foreign code is recorded.
             if rec is not None and not declines(exc):

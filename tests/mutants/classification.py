@@ -284,32 +284,31 @@ def sf_ignored_in_denominator(logits, target, *, reduction="mean", ignore_index=
                                                                       ignore_index=ignore_index, **kw)
 
 
-def sf_ignored_logits_leak(logits, target, *, ignore_index=None, **kw):  # type: ignore[no-untyped-def]
-    # Masks the loss of ignored entries by multiplying with 0, after computing it from their
-    # logits: a non-finite ignored logit turns into nan * 0 = nan.
+def _sf_masked_after(logits, target, ignore_index, kw, mask):  # type: ignore[no-untyped-def]
+    """The focal loss of every entry (the ignored ones read as class 0), masked afterwards by
+    ``mask(per_entry, valid)`` and reduced over the valid entries."""
     if ignore_index is None:
         return ref.softmax_focal(logits, target, **kw)
     valid = target != ignore_index
     safe = torch.where(valid, target, torch.zeros_like(target))
     reduction = kw.pop("reduction", "mean")
-    per = ref.softmax_focal(logits, safe, reduction="none", **kw) * valid.to(logits.dtype)
+    per = mask(ref.softmax_focal(logits, safe, reduction="none", **kw), valid)
     if reduction == "none":
         return per
     return per.sum() if reduction == "sum" else per.sum() / valid.sum()
+
+
+def sf_ignored_logits_leak(logits, target, *, ignore_index=None, **kw):  # type: ignore[no-untyped-def]
+    # Masks the loss of ignored entries by multiplying with 0, after computing it from their
+    # logits: a non-finite ignored logit turns into nan * 0 = nan.
+    return _sf_masked_after(logits, target, ignore_index, kw, lambda per, valid: per * valid.to(per.dtype))
 
 
 def sf_ignored_masked_by_where(logits, target, *, ignore_index=None, **kw):  # type: ignore[no-untyped-def]
     # The value is masked with torch.where (right: 0 for ignored entries whatever their logits), but
     # the terms were formed from the ignored logits: their backward meets 0 * nan.
-    if ignore_index is None:
-        return ref.softmax_focal(logits, target, **kw)
-    valid = target != ignore_index
-    safe = torch.where(valid, target, torch.zeros_like(target))
-    reduction = kw.pop("reduction", "mean")
-    per = torch.where(valid, ref.softmax_focal(logits, safe, reduction="none", **kw), torch.zeros((), dtype=logits.dtype))
-    if reduction == "none":
-        return per
-    return per.sum() if reduction == "sum" else per.sum() / valid.sum()
+    return _sf_masked_after(logits, target, ignore_index, kw,
+                            lambda per, valid: torch.where(valid, per, torch.zeros((), dtype=per.dtype)))
 
 
 def ce_ignored_masked_by_where(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):  # type: ignore[no-untyped-def]
