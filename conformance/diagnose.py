@@ -273,7 +273,10 @@ def _generate(strategy: Any, n: int) -> list[dict[str, Any]]:
     def collect(ex: dict[str, Any]) -> None:
         out.append(ex)
 
-    collect()
+    from conformance.profiles import draws_independent_of_loaded_modules
+
+    with draws_independent_of_loaded_modules():
+        collect()
     return out
 
 

@@ -6,15 +6,17 @@ and speed is measured by the benchmarks instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
-__all__ = ["PROFILES", "default_profile", "settings_for", "open_database", "redact_url"]
+__all__ = ["PROFILES", "default_profile", "settings_for", "open_database", "redact_url", "draws_independent_of_loaded_modules"]
 
 _COMMON = dict(
     deadline=None,
@@ -104,3 +106,43 @@ def settings_for(profile: str, *, factor: float = 1.0, shrink: bool = True, data
     if database != "default":
         kwargs["database"] = database
     return settings(base, **kwargs)
+
+
+@contextlib.contextmanager
+def draws_independent_of_loaded_modules() -> Iterator[None]:
+    """Within this block, Hypothesis draws nothing from the source of the modules loaded.
+
+    Hypothesis (recent versions, 6.155 here) mixes into its draws, now and then, constants it
+    harvests from the source of every "local" module loaded in the process (any file outside
+    site-packages, the standard library and test folders: this project's modules and the
+    user's target module). Which of them are loaded depends on what ran before in the same
+    process (an adapter, an oracle, a reference imported on first use), so a derandomised
+    property drew one set of examples in a run of one target and another in a worker that had
+    run other targets first, and a seed replayed in a fresh process could miss the example it
+    found. The suite's strategies name their special values themselves; while a property
+    runs, the pool of harvested constants is empty, so its examples depend only on the
+    property, the target's name, the profile and the seed. Other Hypothesis tests in the same
+    process keep the feature (the pool is restored on exit). On a Hypothesis without the
+    feature this does nothing.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a Hypothesis without the module
+        yield
+        return
+    harvest = getattr(providers, "_get_local_constants", None)
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    constants = getattr(providers, "Constants", None)
+    if harvest is None or constants is None or not hasattr(cache, "clear"):
+        yield
+        return
+    empty = constants()
+    # The cache holds, per kind of draw, the constants the pool permits: cleared on the way in
+    # and out, so neither side sees the other's pool.
+    cache.clear()
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = harvest
+        cache.clear()

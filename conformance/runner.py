@@ -24,7 +24,7 @@ from hypothesis import errors as hyp_errors
 from conformance import recorder, repro
 from conformance.catalogue import get_spec
 from conformance.deviations import Deviation, predicate_namespace
-from conformance.profiles import settings_for
+from conformance.profiles import draws_independent_of_loaded_modules, settings_for
 from conformance.spec import Property, SkipProperty
 from conformance.targets import Target, TargetError, TargetLoadError, TargetTimeout, declines, safe_text
 
@@ -322,7 +322,8 @@ def _execute(
             database = None
     test = settings_for(profile, factor=prop.examples_factor, shrink=shrink, database=database)(test)
     try:
-        test()
+        with draws_independent_of_loaded_modules():
+            test()
     except _DeclinesEverything:
         raise SkipProperty(f"not applicable: the target declined each of the first {rec.not_implemented} examples "
                            f"this property drew, accepting none ({rec.not_implemented_message})") from None

@@ -7,7 +7,9 @@ values by construction rather than filtering. Every float strategy states
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +29,28 @@ __all__ = [
     "tensors",
     "NP_DTYPE",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _memoised(fn: _F) -> _F:
+    """``fn`` with its strategies built once per argument set (strategies are immutable values).
+
+    A composite strategy builds its inner strategies per draw; without this, Hypothesis would
+    validate and analyse a fresh strategy tree for every array of every example. Unhashable
+    arguments (a list of dtypes) build afresh.
+    """
+    cached = functools.lru_cache(maxsize=4096)(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return cached(*args, **kwargs)
+        except TypeError:  # an unhashable argument
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 def region(name: str) -> None:
     """Label the example being drawn as lying in the declared region ``name``.
@@ -54,12 +78,14 @@ NP_DTYPE = {torch.float32: np.float32, torch.float64: np.float64, torch.float16:
 F32_MAX = float(np.finfo(np.float32).max)
 
 
+@_memoised
 def float_dtypes(*, dtypes: Sequence[torch.dtype] = FLOAT_DTYPES) -> st.SearchStrategy[torch.dtype]:
     if not dtypes:
         raise ValueError("float_dtypes(dtypes=...) needs at least one dtype, e.g. (torch.float32,)")
     return st.sampled_from(tuple(dtypes))
 
 
+@_memoised
 def shapes(
     *, min_dims: int = 0, max_dims: int = 3, min_side: int = 0, max_side: int = 5
 ) -> st.SearchStrategy[tuple[int, ...]]:
@@ -70,6 +96,7 @@ def shapes(
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
 
 
+@_memoised
 def logit_values(*, max_abs: float = F32_MAX) -> st.SearchStrategy[float]:
     """Logits over the whole finite float32 range, weighted towards where losses bend.
 
@@ -88,6 +115,7 @@ def logit_values(*, max_abs: float = F32_MAX) -> st.SearchStrategy[float]:
     ).filter(lambda v: abs(v) <= max_abs)
 
 
+@_memoised
 def unit_values(*, hard: bool | None = None) -> st.SearchStrategy[float]:
     """Targets in [0, 1]: hard (0/1), soft (any float in [0, 1]), or either (``None``)."""
     hard_s = st.sampled_from([0.0, 1.0])
@@ -102,6 +130,7 @@ def unit_values(*, hard: bool | None = None) -> st.SearchStrategy[float]:
     return st.one_of(hard_s, soft_s)
 
 
+@_memoised
 def dyadic_unit(*, bits: int = 16) -> st.SearchStrategy[float]:
     """Values k / 2**bits in [0, 1]: 1 - v is exact, so label-flip identities are exact."""
     if not 1 <= bits <= 23:
@@ -109,6 +138,7 @@ def dyadic_unit(*, bits: int = 16) -> st.SearchStrategy[float]:
     return st.integers(0, 2**bits).map(lambda k: k / 2**bits)
 
 
+@_memoised
 def tensors(
     *, shape: tuple[int, ...], dtype: torch.dtype, elements: st.SearchStrategy[float]
 ) -> st.SearchStrategy[torch.Tensor]:
@@ -118,9 +148,11 @@ def tensors(
     return hnp.arrays(NP_DTYPE[dtype], shape, elements=elements).map(lambda a: torch.from_numpy(np.array(a)))
 
 
+@_memoised
 def logits(*, shape: tuple[int, ...], dtype: torch.dtype, max_abs: float = F32_MAX) -> st.SearchStrategy[torch.Tensor]:
     return tensors(shape=shape, dtype=dtype, elements=logit_values(max_abs=max_abs))
 
 
+@_memoised
 def probabilities(*, shape: tuple[int, ...], dtype: torch.dtype, hard: bool | None = None) -> st.SearchStrategy[torch.Tensor]:
     return tensors(shape=shape, dtype=dtype, elements=unit_values(hard=hard))

@@ -343,3 +343,39 @@ def test_a_region_the_target_only_declines_is_unexercised_not_stale() -> None:
     assert states["declined region"] == ("unexercised", 0), states
     assert states["computed region"][0] == "stale" and states["computed region"][1] > 0, states
     assert out.status == "xpassed"
+
+
+def test_ci_draws_do_not_depend_on_which_modules_are_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hypothesis mixes into its draws constants harvested from the source of every "local" module
+    # loaded (a project module imported on first use, the user's target module). A derandomised
+    # property must draw the same examples whatever ran before it in the process.
+    from conformance.select import reference_target
+    from conformance.targets import Target
+
+    spec = get_spec("sigmoid_bce")
+    ref = reference_target(spec)
+    seen: list[list[float]] = []
+
+    def recording(logits: torch.Tensor, targets: torch.Tensor, **kw: object) -> torch.Tensor:
+        seen.append(logits.detach().double().flatten().tolist())
+        return ref.fn(logits, targets, **kw)
+
+    def draws() -> list[list[float]]:
+        seen.clear()
+        t = Target("recording", "sigmoid_bce", recording, "tests:recording")
+        out = run_property(spec.properties["agrees_with_numpy"], t, profile="ci", shrink=False)
+        assert out.status == "passed", out.message
+        return list(seen)
+
+    before = draws()
+    # A local module (outside site-packages and test folders) full of constants a logit draw can take.
+    pkg = tmp_path / "constants_pool"
+    pkg.mkdir()
+    values = ", ".join(f"{(-1) ** k * (k + 0.5) / 7:.6f}" for k in range(400))
+    (pkg / "__init__.py").write_text(f"VALUES = [{values}]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("constants_pool")
+    try:
+        assert draws() == before
+    finally:
+        sys.modules.pop("constants_pool", None)
