@@ -64,9 +64,34 @@ def _focal64(logits, targets, alpha, gamma, reduction):  # type: ignore[no-untyp
     return _reduce(loss, reduction)
 
 
+def weighted_focal_in_dtype(logits, targets, weights, *, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
+    """OpenPCDet's layout, written another way: every intermediate in the input's dtype (no float64), 1 - p_t
+    from two sigmoids, the power guarded by the double-where trick, BCE from two logsigmoids, alpha_t and the
+    anchor weight (unsqueezed over the class axis) applied last."""
+    _check(logits, targets, "none")
+    if weights.shape != logits.shape[:-1]:
+        raise ValueError(f"weights {tuple(weights.shape)} must be the logits' shape without the class axis "
+                         f"{tuple(logits.shape[:-1])}")
+    if not (gamma >= 0) or (alpha is not None and not (0 <= alpha <= 1)):
+        raise ValueError("gamma must be >= 0 and alpha in [0, 1] or None")
+    omp = targets * torch.sigmoid(-logits) + (1 - targets) * torch.sigmoid(logits)
+    if gamma > 0:
+        positive = omp > 0
+        factor = torch.where(positive, torch.where(positive, omp, torch.ones_like(omp)) ** gamma, torch.zeros_like(omp))
+    else:
+        factor = torch.ones_like(omp)
+    loss = factor * -(targets * F.logsigmoid(logits) + (1 - targets) * F.logsigmoid(-logits))
+    if alpha is not None:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return loss * weights.unsqueeze(-1)
+
+
 IMPLEMENTATIONS = [
     Impl("logsigmoid", "sigmoid_bce", bce_logsigmoid, "two logsigmoid terms, pos_weight and weight applied after"),
     Impl("double_where_power", "sigmoid_focal", focal_double_where,
          "plain power of 1 - p_t from two sigmoids, guarded by the double-where trick; BCE from two logsigmoids; "
          "computed in float64"),
+    Impl("in_dtype_guarded_power", "weighted_sigmoid_focal", weighted_focal_in_dtype,
+         "every intermediate in the input's dtype; 1 - p_t from two sigmoids, guarded power, two logsigmoids, "
+         "the anchor weight applied last"),
 ]
