@@ -425,6 +425,48 @@ def _float32(fn):  # type: ignore[no-untyped-def]
 
 
 _DEVICE = ("cuda_matches_cpu", "mps_matches_cpu")
+def reg_normalised_by_active_count(output, mask, ind, target):  # type: ignore[no-untyped-def]
+    # Divides by the number of active entries instead of the sum of their weights: the same for a 0/1
+    # mask, wrong for fractional slot weights.
+    ref.reg_weighted_l1(output, mask, ind, target)  # the reference's input checks
+    b, d = output.shape[:2]
+    m = mask.to(output.dtype)
+    if m.dim() == 2:
+        m = m.unsqueeze(2).expand(b, m.shape[1], d)
+    pred = ref._gather_feat(output, ind)
+    active = m > 0
+    diff = torch.where(active, pred, torch.zeros_like(pred)) - torch.where(active, target, torch.zeros_like(target))
+    num = torch.where(active, m * diff.abs(), torch.zeros_like(diff)).sum()
+    return num / (active.sum().to(output.dtype) + ref.NORM_EPS)
+
+
+def focal_fractional_mask_binarised(pred_prob, gt_heatmap, ind=None, mask=None, cat=None, **kw):  # type: ignore[no-untyped-def]
+    # mask.bool() on slot weights: a fractional weight counts as a whole positive.
+    if mask is not None and mask.is_floating_point():
+        mask = (mask > 0).to(mask.dtype)
+    return ref.penalty_reduced_focal(pred_prob, gt_heatmap, ind, mask, cat, **kw)
+
+
+def depth_squeezes_singleton_axes(output, target, ind, mask, cat):  # type: ignore[no-untyped-def]
+    # (B, M, 1) target and mask flattened with .squeeze(): with M = 1 they become (B,) and broadcast
+    # against the (B, 1) predictions into a B x B table of every slot against every target.
+    ref.depth_l1(output, target, ind, mask, cat)  # the reference's input checks
+    b, c = output.shape[:2]
+    mm = ind.shape[1]
+    m2 = mask.to(output.dtype).reshape(b, mm)
+    pred = ref._gather_feat(output, ind)
+    pred = (pred.gather(2, cat.unsqueeze(2)) if c > 1 else pred).reshape(b, mm)
+    pred = ref.depth_transform(torch.where(m2 > 0, pred, torch.zeros_like(pred)))
+    t = target.squeeze() if target.dim() == 3 else target
+    mk = mask.to(output.dtype)
+    mk = mk.squeeze() if mk.dim() == 3 else mk
+    diff = pred - t
+    w = mk * torch.ones_like(diff)
+    active = w > 0
+    term = torch.where(active, w * torch.where(active, diff, torch.zeros_like(diff)).abs(), torch.zeros_like(diff))
+    return term.sum() / (mk.sum() + ref.NORM_EPS)
+
+
 PF, RG, DP, BC, RT, GN = "penalty_reduced_focal", "reg_weighted_l1", "depth_l1", "weighted_bce", "bin_rot", "generic_loss"
 _PF_DEFAULTS = (("alpha", 1.0), ("beta", 2.0), ("positive_threshold", 0.5), ("positive_weight", 0.5),
                 ("negative_weight", 0.5), ("from_logits", True))
@@ -441,6 +483,8 @@ MUTANTS = [
            ("agrees_with_numpy", "gather_form_equals_dense_form")),
     Mutant("alpha_beta_swapped", PF, _focal_mutant(swap=True), "alpha and beta exchanged",
            ("agrees_with_numpy", "agrees_with_the_logits_form_where_the_clamp_is_inactive")),
+    Mutant("fractional_mask_binarised", PF, focal_fractional_mask_binarised,
+           "fractional slot weights binarised (mask.bool()): each counts as a whole positive", ("agrees_with_numpy",)),
     Mutant("mask_ignored", PF, _focal_mutant(use_mask=False), "padding slots counted as positives",
            ("masked_slots_do_not_matter", "agrees_with_numpy")),
     Mutant("penalty_inverted", PF, _focal_mutant(inverted=True), "y^beta where the weight is (1 - y)^beta",
@@ -478,6 +522,8 @@ MUTANTS = [
     Mutant("slots_cut_to_fit", PF, focal_slots_broadcast, "a mask or cat of another slot count is cut or padded to ind's",
            ("rejects_shape_mismatch",)),
     # --- reg_weighted_l1 ----------------------------------------------------------------------------
+    Mutant("normalised_by_active_count", RG, reg_normalised_by_active_count,
+           "divides by the number of active entries, not the sum of their weights", ("agrees_with_numpy",)),
     Mutant("mask_not_expanded", RG, _reg_mutant(expand=False), "a (B, M) mask counts objects, not coordinates, in the normaliser",
            ("object_mask_is_expanded", "agrees_with_numpy")),
     Mutant("no_eps", RG, _reg_mutant(eps=0.0), "divides by sum(mask) without the 1e-4", ("normalised_by_the_mask_sum",)),
@@ -522,6 +568,9 @@ MUTANTS = [
            ("agrees_with_numpy", "zero_for_perfect_predictions")),
     Mutant("transform_without_eps", DP, _depth_mutant(transform="no_eps"), "1 / sigmoid(x) - 1: inf for very negative logits",
            ("finite_gradients", "agrees_with_numpy")),
+    Mutant("squeezes_singleton_axes", DP, depth_squeezes_singleton_axes,
+           "(B, M, 1) target and mask flattened with .squeeze(): with M = 1, a B x B table",
+           ("normalised_by_the_mask_sum", "zero_for_perfect_predictions")),
     Mutant("cat_ignored", DP, _depth_mutant(use_cat=False), "reads channel 0 of a per-class depth head",
            ("other_classes_and_masked_slots_do_not_matter", "agrees_with_numpy")),
     Mutant("masked_slots_leak", DP, _depth_mutant(leak=True), "every slot enters the sum",

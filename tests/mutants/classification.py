@@ -381,6 +381,23 @@ def kl_batchmean_is_mean(input, target, *, reduction="mean", log_target=False): 
     return ref.kl_div(input, target, reduction="mean" if reduction == "batchmean" else reduction, log_target=log_target)
 
 
+def kl_batchmean_over_rows(input, target, *, reduction="mean", log_target=False):  # type: ignore[no-untyped-def]
+    # 'batchmean' divides by every leading axis (the number of distributions), not by the batch size:
+    # the same for (N, C) inputs, wrong for (N, K, C) ones.
+    out = ref.kl_div(input, target, reduction="sum" if reduction == "batchmean" else reduction, log_target=log_target)
+    if reduction == "batchmean" and input.dim() > 0:
+        out = out / max(1, input.numel() // max(1, input.shape[-1]))
+    return out
+
+
+def ce_spatial_targets_transposed(logits, target, **kw):  # type: ignore[no-untyped-def]
+    # (N, H, W) class indices read in (N, W, H) order (a flatten of a transposed view): only a
+    # spatial map with H, W >= 2 and unequal targets shows it.
+    if logits.dim() == 4 and not target.is_floating_point():
+        target = target.transpose(1, 2).reshape(target.shape)
+    return ref.softmax_cross_entropy(logits, target, **kw)
+
+
 def kl_swapped(input, target, *, reduction="mean", log_target=False):  # type: ignore[no-untyped-def]
     # KL(q || p) instead of KL(p || q): the arguments' roles swapped.
     logt = target if log_target else torch.log(target.clamp_min(1e-30))
@@ -426,6 +443,8 @@ MUTANTS = [
            ("agrees_with_torch", "agrees_with_numpy", "label_smoothing_formula")),
     Mutant("smoothing_over_other_classes", CE, ce_smoothing_wrong_mass, "eps spread over the C - 1 other classes",
            ("label_smoothing_formula", "agrees_with_numpy", "honours_label_smoothing")),
+    Mutant("spatial_targets_transposed", CE, ce_spatial_targets_transposed,
+           "(N, H, W) targets read in (N, W, H) order", ("agrees_with_numpy",)),
     Mutant("naive_softmax", CE, ce_naive_softmax, "log(exp(x) / sum exp(x)) without the max shift",
            ("agrees_with_numpy", "shift_invariant_logits", "one_hot_probability_target_equals_index_target",
             "agrees_with_tensorflow", "finite_gradients", "low_precision_matches_float32")),
@@ -503,6 +522,9 @@ MUTANTS = [
     Mutant("float32", KL, kl_float32, "computes and returns float32", ("output_dtype_and_shape", "low_precision_matches_float32")),
     Mutant("broadcasts_target", KL, kl_broadcasts, "a target of another shape broadcast against the input",
            ("rejects_shape_mismatch",)),
+    Mutant("batchmean_over_rows", KL, kl_batchmean_over_rows,
+           "'batchmean' divides by the number of rows (every leading axis), not the batch size",
+           ("batchmean_is_sum_over_batch", "agrees_with_numpy")),
     Mutant("promotes_target", KL, kl_promotes, "a target of another dtype silently cast", ("rejects_invalid_inputs",)),
     Mutant("cpu_constant", KL, kl_cpu_constant, "builds a tensor on the CPU", _DEVICE),
     Mutant("dropout_left_on", KL, kl_dropout, "dropout in training mode", ("deterministic",)),

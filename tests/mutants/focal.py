@@ -305,10 +305,28 @@ def weighted_broadcasts_weights(logits, targets, weights, **kwargs):  # type: ig
     return ref.weighted_sigmoid_focal(logits, targets, weights, **kwargs)
 
 
+def bce_pos_weight_on_whole_loss(logits, targets, *, weight=None, pos_weight=None, reduction="none"):  # type: ignore[no-untyped-def]
+    # pos_weight scales the whole BCE of an element by pw z + (1 - z), not its positive term: the same
+    # for hard targets, wrong for soft ones (label smoothing, distillation).
+    loss = ref.sigmoid_bce(logits, targets, weight=weight, reduction="none")
+    if pos_weight is not None:
+        loss = loss * (pos_weight * targets + (1 - targets))
+    check_reduction(reduction)
+    return ref._reduce(loss, reduction)
+
+
+def focal_integer_gamma(logits, targets, *, alpha=0.25, gamma=2.0, reduction="none"):  # type: ignore[no-untyped-def]
+    # The focal factor as a product of int(gamma) copies of 1 - p_t: a non-integer gamma is truncated.
+    return ref.sigmoid_focal(logits, targets, alpha=alpha, gamma=float(int(gamma)), reduction=reduction)
+
+
 B, F_, W = "sigmoid_bce", "sigmoid_focal", "weighted_sigmoid_focal"
 _DEVICE = ("cuda_matches_cpu", "mps_matches_cpu")
 
 MUTANTS = [
+    Mutant("pos_weight_on_whole_loss", B, bce_pos_weight_on_whole_loss,
+           "pos_weight scales the whole loss by pw z + 1 - z: right for hard targets, wrong for soft ones",
+           ("agrees_with_numpy", "honours_pos_weight")),
     Mutant("unchecked_targets", B, bce_unchecked_targets, "accepts targets outside [0, 1]", ("rejects_invalid_inputs",)),
     Mutant("unchecked_targets", F_, focal_unchecked_targets, "accepts targets outside [0, 1]", ("rejects_invalid_inputs",)),
     Mutant("broadcasts_weights", W, weighted_broadcasts_weights, "silently broadcasts weights of another shape",
@@ -362,6 +380,8 @@ MUTANTS = [
     Mutant("cpu_constant", F_, focal_cpu_constant, "builds a tensor on the CPU whatever the input's device", _DEVICE),
     Mutant("broadcasts_targets", F_, focal_broadcasts_targets, "silently broadcasts mismatched targets",
            ("rejects_shape_mismatch",)),
+    Mutant("integer_gamma", F_, focal_integer_gamma, "a non-integer gamma truncated to an integer power",
+           ("agrees_with_numpy", "honours_gamma")),
     Mutant("normalised_weights", W, weighted_normalised, "normalises the anchor weights by their sum",
            ("agrees_with_numpy", "anchor_weight_broadcast", "linear_in_weights")),
     Mutant("squared_weights", W, weighted_squared, "anchor weight applied twice", ("agrees_with_numpy", "linear_in_weights")),

@@ -197,6 +197,19 @@ def giou_penalty_subtracted(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
     return _giou(b1, b2, eps, sign=-1.0)  # 1 - (IoU + penalty): the metric's sign slip
 
 
+@loss_keywords
+def giou_unclamped_intersection(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
+    # The intersection's extents not clamped at 0: boxes apart in both x and y multiply two negative
+    # extents into a positive "intersection".
+    x1, y1, x2, y2 = b1.unbind(-1)
+    u1, v1, u2, v2 = b2.unbind(-1)
+    p = _parts(b1, b2)
+    inter = (torch.minimum(x2, u2) - torch.maximum(x1, u1)) * (torch.minimum(y2, v2) - torch.maximum(y1, v1))
+    union = p["a1"] + p["a2"] - inter
+    c = p["cw"] * p["ch"]
+    return 1 - inter / (union + eps) + (c - union) / (c + eps)
+
+
 # ---------------------------------------------------------------------------
 # diou_loss
 # ---------------------------------------------------------------------------
@@ -238,6 +251,14 @@ def diou_no_eps(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
 @loss_keywords
 def diou_penalty_subtracted(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
     return _diou(b1, b2, eps, sign=-1.0)
+
+
+@loss_keywords
+def diou_distance_between_corners(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
+    # rho measured between the top-left corners, not the centres: right only for boxes of one size.
+    p = _parts(b1, b2)
+    rho2 = (b1[..., 0] - b2[..., 0]) ** 2 + (b1[..., 1] - b2[..., 1]) ** 2
+    return 1 - p["inter"] / (p["union"] + eps) + rho2 / (p["cw"] ** 2 + p["ch"] ** 2 + eps)
 
 
 # ---------------------------------------------------------------------------
@@ -451,6 +472,8 @@ MUTANTS = [
     Mutant("no_eps", "giou_loss", giou_no_eps, "no eps: 0/0 for degenerate boxes", ("finite_gradients", "agrees_with_numpy")),
     Mutant("intersection_as_enclosure", "giou_loss", giou_wrong_enclosure, "enclosing box computed like the intersection",
            ("agrees_with_numpy", "penalty_non_negative", "within_range")),
+    Mutant("unclamped_intersection", "giou_loss", giou_unclamped_intersection,
+           "intersection extents not clamped: boxes apart in x and y get a positive intersection", ("agrees_with_numpy",)),
     Mutant("returns_iou_loss", "giou_loss", giou_is_iou, "the enclosing-box penalty is dropped", ("agrees_with_numpy",)),
     Mutant("detached_enclosure", "giou_loss", giou_detached_enclosure, "enclosing area detached from the graph",
            ("gradcheck_float64",)),
@@ -462,6 +485,8 @@ MUTANTS = [
            ("within_range", "agrees_with_numpy", "gradient_bounded_by_box_scale")),
     Mutant("detached_diagonal", "diou_loss", diou_detached_c2, "enclosing diagonal detached from the graph",
            ("gradcheck_float64",)),
+    Mutant("distance_between_corners", "diou_loss", diou_distance_between_corners,
+           "centre distance measured between the top-left corners", ("agrees_with_numpy",)),
     Mutant("distance_not_squared", "diou_loss", diou_distance_not_squared, "rho / c instead of rho^2 / c^2",
            ("agrees_with_numpy",)),
     Mutant("no_eps", "diou_loss", diou_no_eps, "no eps in c^2: 0/0 for a point against itself",

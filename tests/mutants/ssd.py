@@ -163,6 +163,11 @@ class _MineCfg:
     minus_inf_topk: bool = False  # positives masked with -inf, then top-k: ties with negatives of loss -inf
     compiled_lowest: bool = False
     float32_ranking: bool = False  # a float64 loss ranked in float32 ("topk is faster in float32")
+    rounded_count: bool = False  # round(ratio * P) negatives instead of floor(ratio * P)
+
+
+def _count(n_pos: int, ratio: float, cfg: _MineCfg) -> int:
+    return math.floor(n_pos * ratio + 0.5) if cfg.rounded_count else math.floor(n_pos * ratio)
 
 
 def _mine(conf_loss: torch.Tensor, positive: torch.Tensor, ratio: float, cfg: _MineCfg) -> torch.Tensor:
@@ -192,14 +197,14 @@ def _mine(conf_loss: torch.Tensor, positive: torch.Tensor, ratio: float, cfg: _M
     out = torch.zeros(b, p, dtype=torch.bool)
     if cfg.batch_wide:
         n_pos = int(positive.sum())
-        k = min(math.floor(n_pos * ratio) + cfg.off_by_one, int((~positive).sum()))
+        k = min(_count(n_pos, ratio, cfg) + cfg.off_by_one, int((~positive).sum()))
         flat = loss.flatten().masked_fill(positive.flatten(), -math.inf)
         if k > 0:
             out.view(-1)[flat.topk(k).indices] = True
         return out
     for i in range(b):
         n_pos = int(positive[i].sum())
-        k = max(math.floor(n_pos * ratio) + cfg.off_by_one, 0)
+        k = max(_count(n_pos, ratio, cfg) + cfg.off_by_one, 0)
         if not cfg.uncapped:
             k = min(k, int((~positive[i]).sum()))
         row = loss[i] if cfg.include_positives else loss[i].masked_fill(positive[i], -math.inf if not cfg.lowest else math.inf)
@@ -448,6 +453,9 @@ MUTANTS = [
            ("autograd_state_independent",)),
     Mutant("positives_ranked_too", H, _miner(replace(_H, include_positives=True)),
            "ranks all priors, positives included (counted twice)", ("never_selects_positives", "agrees_with_numpy")),
+    Mutant("rounded_count", H, _miner(replace(_H, rounded_count=True)),
+           "round(ratio * P) negatives, not floor: one too many for a fractional ratio",
+           ("count_is_ratio_times_positives", "agrees_with_numpy")),
     Mutant("one_negative_too_many", H, _miner(replace(_H, off_by_one=1)), "ratio * P + 1 negatives",
            ("count_is_ratio_times_positives", "agrees_with_numpy")),
     Mutant("not_capped_by_negatives", H, _miner(replace(_H, uncapped=True, include_positives=True)),
