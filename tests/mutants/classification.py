@@ -384,10 +384,10 @@ def kl_batchmean_is_mean(input, target, *, reduction="mean", log_target=False): 
 def kl_batchmean_over_rows(input, target, *, reduction="mean", log_target=False):  # type: ignore[no-untyped-def]
     # 'batchmean' divides by every leading axis (the number of distributions), not by the batch size:
     # the same for (N, C) inputs, wrong for (N, K, C) ones.
-    out = ref.kl_div(input, target, reduction="sum" if reduction == "batchmean" else reduction, log_target=log_target)
-    if reduction == "batchmean" and input.dim() > 0:
-        out = out / max(1, input.numel() // max(1, input.shape[-1]))
-    return out
+    if reduction != "batchmean" or input.dim() <= 2:
+        return ref.kl_div(input, target, reduction=reduction, log_target=log_target)
+    out = ref.kl_div(input, target, reduction="sum", log_target=log_target)
+    return out / max(1, input.numel() // max(1, input.shape[-1]))
 
 
 def ce_spatial_targets_transposed(logits, target, **kw):  # type: ignore[no-untyped-def]

@@ -199,8 +199,8 @@ def giou_penalty_subtracted(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
 
 @loss_keywords
 def giou_unclamped_intersection(b1: Tensor, b2: Tensor, eps: float) -> Tensor:
-    # The intersection's extents not clamped at 0: boxes apart in both x and y multiply two negative
-    # extents into a positive "intersection".
+    # The intersection's extents not clamped at 0: boxes apart in one axis get a negative "intersection",
+    # boxes apart in both multiply two negative extents into a positive one.
     x1, y1, x2, y2 = b1.unbind(-1)
     u1, v1, u2, v2 = b2.unbind(-1)
     p = _parts(b1, b2)
@@ -473,7 +473,8 @@ MUTANTS = [
     Mutant("intersection_as_enclosure", "giou_loss", giou_wrong_enclosure, "enclosing box computed like the intersection",
            ("agrees_with_numpy", "penalty_non_negative", "within_range")),
     Mutant("unclamped_intersection", "giou_loss", giou_unclamped_intersection,
-           "intersection extents not clamped: boxes apart in x and y get a positive intersection", ("agrees_with_numpy",)),
+           "intersection extents not clamped at 0: boxes apart in one axis get a negative intersection, in both a "
+           "positive one", ("agrees_with_numpy",)),
     Mutant("returns_iou_loss", "giou_loss", giou_is_iou, "the enclosing-box penalty is dropped", ("agrees_with_numpy",)),
     Mutant("detached_enclosure", "giou_loss", giou_detached_enclosure, "enclosing area detached from the graph",
            ("gradcheck_float64",)),
