@@ -229,6 +229,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         deviation_files=cfg.getoption("conformance_deviations"),
         options=_run_options(cfg),
         baseline=cfg.getoption("conformance_baseline"),
+        interrupted=int(exitstatus) == int(pytest.ExitCode.INTERRUPTED),
     )
     cfg.stash[_WRITTEN] = report.write_all(data, out_dir)
     if cfg.getoption("conformance_fail_on") == "new" and data.get("diff", {}).get("new"):

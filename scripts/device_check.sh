@@ -10,7 +10,8 @@
 #    compile agreement runs in the thorough profile, its report in OUT_DIR/compile;
 # 3. runs the focal and SSD benchmarks on the GPU, their ratios to OUT_DIR/bench_*.txt.
 # On a machine without CUDA it still runs: the CUDA properties skip with the reason in the
-# report and the benchmarks run on the CPU. Each step has its own time limit (8 minutes in all).
+# report and the benchmarks run on the CPU. Each step has its own time limit; a suite step that reaches
+# it gets SIGINT and writes the outcomes it completed, its report marked interrupted.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: scripts/device_check.sh OUT_DIR}"
@@ -29,11 +30,11 @@ DEVICE=cpu
 python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" && DEVICE=cuda
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$OUT/environment.txt"
 rc=0
-timeout 300 python3 -m conformance.cli run --target reference --profile ci -n 0 \
+timeout -s INT -k 30 300 python3 -m conformance.cli run --target reference --profile ci -n 0 \
     --report-dir "$OUT" -- -m category_device -q -p no:cacheprovider 2>&1 | tail -40 | tee "$OUT/suite.txt"
 rc=${PIPESTATUS[0]}
 # torch.compile agreement runs only in the thorough profile (each example compiles): its own report.
-timeout 180 python3 -m conformance.cli run --target reference --profile thorough --seed 0 -n 0 \
+timeout -s INT -k 30 180 python3 -m conformance.cli run --target reference --profile thorough --seed 0 -n 0 \
     --report-dir "$OUT/compile" -k compiled_matches_eager -- -q -p no:cacheprovider 2>&1 | tail -20 | tee "$OUT/compile.txt"
 rc_compile=${PIPESTATUS[0]}
 [[ $rc == 0 ]] && rc=$rc_compile

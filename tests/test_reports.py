@@ -451,3 +451,63 @@ def test_diff_of_a_target_and_its_fixed_version_shows_the_finding_as_fixed(tmp_p
     res = subprocess.run([sys.executable, "-m", "conformance.cli", "diff", v1, v2], cwd=ROOT,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "0 new, 1 fixed" in res.stdout, res.stdout + res.stderr
+
+
+# ---------------------------------------------------------------------------
+# an interrupted run
+# ---------------------------------------------------------------------------
+
+
+def test_an_interrupted_run_says_so_in_every_format(tmp_path: Path) -> None:
+    whole = report.build(outcomes=[_outcome()], profile="ci", seed=None, targets=["t"], specs=[])
+    cut = report.build(outcomes=[_outcome()], profile="ci", seed=None, targets=["t"], specs=[], interrupted=True)
+    for data in (whole, cut):
+        jsonschema.validate(data, SCHEMA)
+    assert whole["interrupted"] is False and cut["interrupted"] is True
+    for data, sub in ((whole, "whole"), (cut, "cut")):
+        report.write_all(data, tmp_path / sub)
+    assert "Interrupted" not in (tmp_path / "whole" / "conformance.md").read_text()
+    assert 'id="interrupted"' not in (tmp_path / "whole" / "conformance.html").read_text()
+    assert "**Interrupted:**" in (tmp_path / "cut" / "conformance.md").read_text()
+    assert 'id="interrupted"' in (tmp_path / "cut" / "conformance.html").read_text()
+
+
+def test_sigint_in_the_middle_of_a_run_writes_the_completed_outcomes_marked_interrupted(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    marker = tmp_path / "stalled"
+    (tmp_path / "stalling_target.py").write_text(textwrap.dedent(f"""
+        import time
+        import torch.nn.functional as F
+        CALLS = [0]
+
+        def bce(logits, targets, *, weight=None, pos_weight=None, reduction="none"):
+            CALLS[0] += 1
+            if CALLS[0] > 400:  # well into the run: some properties are complete
+                open({str(marker)!r}, "w").close()
+                time.sleep(600)
+            return F.binary_cross_entropy_with_logits(logits, targets, weight=weight, pos_weight=pos_weight,
+                                                      reduction=reduction)
+    """))
+    out = tmp_path / "report"
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}", CI="true")
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--spec", "sigmoid_bce", "--target",
+                             "stalling_target:bce", "-n", "0", "--report-dir", str(out)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), "the target never reached its stalling call"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    data = json.loads((out / "conformance.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["interrupted"] is True
+    assert data["summary"]["total"] >= 1
+    assert "**Interrupted:**" in (out / "conformance.md").read_text()

@@ -119,7 +119,10 @@ def build(
     deviation_files: list[str] | None = None,
     options: dict[str, Any] | None = None,
     baseline: str | None = None,
+    interrupted: bool = False,
 ) -> dict[str, Any]:
+    """The report's data. ``interrupted``: the run was stopped before it finished (Ctrl-C, SIGINT from a
+    time limit); the outcomes are those completed, and the report says so."""
     from conformance.report import model
 
     outs = sorted(outcomes, key=lambda o: (o["target"], o["spec"], o["property"]))
@@ -145,6 +148,7 @@ def build(
         "schema_version": SCHEMA_VERSION,
         "generated_at": now.isoformat(timespec="seconds"),
         "duration_s": (now.timestamp() - started) if started else None,
+        "interrupted": bool(interrupted),
         "profile": profile,
         "seed": seed if profile != "ci" else "derandomized",
         "request": {"targets": targets, "specs": specs},

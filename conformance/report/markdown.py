@@ -22,6 +22,10 @@ def _esc(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+INTERRUPTED = ("**Interrupted:** the run was stopped before it finished (Ctrl-C or a time limit); the outcomes "
+               "below are those completed, and the properties it did not reach are missing.")
+
+
 def _header(data: dict[str, Any]) -> list[str]:
     s = data["summary"]
     return [
@@ -31,7 +35,7 @@ def _header(data: dict[str, Any]) -> list[str]:
         f"schema {data['schema_version']}. {s['total']} outcomes: {s['passed']} passed, {s['failed']} failed, "
         f"{s['error']} errors, {s['xfailed']} known deviations, {s['xpassed']} stale, {s['skipped']} skipped.",
         "",
-    ]
+    ] + ([INTERRUPTED, ""] if data.get("interrupted") else [])
 
 
 def _libraries(data: dict[str, Any]) -> list[str]:
