@@ -62,8 +62,22 @@ def _plugin_args() -> list[str]:
     return ["-p", "conformance.plugin"]
 
 
+def _sigint_stops_the_run() -> None:
+    """A shell starts a background job (``cmd &`` in a script) with SIGINT ignored, and Python keeps an
+    inherited SIG_IGN, so ``kill -INT`` or ``timeout -s INT`` would do nothing and a time limit would end
+    in SIGKILL with no report. Restoring Python's handler lets SIGINT stop the run the same way from
+    anywhere: pytest finishes the session and the report holds the completed outcomes, marked interrupted."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import pytest
+
+    _sigint_stops_the_run()
 
     import conformance.suite as suite_mod
     from conformance.options import to_pytest_args
