@@ -74,10 +74,19 @@ def _alphas(ex: Example) -> st.SearchStrategy[Any]:
 
 def _in_range_ignore(ex: Example) -> st.SearchStrategy[int]:
     """A class of the example to ignore. Only an in-range value keeps every other keyword
-    setting valid; a target holding the -100 sentinel admits no other ignore_index."""
+    setting valid; a target holding the -100 sentinel admits no other ignore_index. Entries whose
+    logits are non-finite (drawn where the example ignores them) must stay ignored: only their
+    class is offered, and none when they hold several (seed 3928828106: all-nan logits of ignored
+    entries became live under another ignore_index, where the loss is undefined)."""
     t, c = ex["target"], ex["logits"].shape[1]
-    if not t.is_floating_point() and bool((t == -100).any()):
+    if t.is_floating_point():
+        return st.integers(0, c - 1)
+    if bool((t == -100).any()):
         return st.nothing()
+    nonfinite = ~torch.isfinite(ex["logits"]).all(dim=1)
+    if bool(nonfinite.any()):
+        classes = t[nonfinite].unique().tolist()
+        return st.just(int(classes[0])) if len(classes) == 1 and 0 <= classes[0] < c else st.nothing()
     return st.integers(0, c - 1)
 
 
